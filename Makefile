@@ -1,0 +1,28 @@
+# tailhorizon: CoreDNS with the tailnet split-horizon plugins.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+BIN     := bin/coredns
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test bench lint clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/coredns
+
+# Serves Corefile.example on 127.0.0.1:5300 until Ctrl-C.
+run: build
+	./$(BIN) -conf Corefile.example
+
+test: lint
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./plugin/...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,187 @@
+package tailnet
+
+import (
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"tailscale.com/ipn/ipnstate"
+	"tailscale.com/tailcfg"
+)
+
+// node is one machine of the tailnet as the watch last saw it: a peer or
+// this node itself. A node is immutable once published in a snapshot; only
+// its health changes, atomically.
+type node struct {
+	id     tailcfg.NodeID
+	host   string       // first label of the MagicDNS name, lowercase; may be ""
+	fqdn   string       // MagicDNS name with a trailing dot, as tailscaled gives it
+	v4, v6 []netip.Addr // tailnet addresses
+	tags   []string     // ACL tags, "tag:" included
+	online bool         // connected to control; always true for self
+	self   bool
+	health *health // never nil; shared by every version of the node
+}
+
+// health is what the probe learned of a node, read without locks by
+// ServeDNS and written by the probe loop.
+type health struct {
+	askedAt     atomic.Int64 // unix nanoseconds of the last query for it; 0 if never
+	pingFailing atomic.Bool  // the last probe ping failed
+}
+
+// reachable reports whether n should be answered with its tailnet address.
+func (n *node) reachable() bool {
+	return n.online && !n.health.pingFailing.Load()
+}
+
+// snapshot is the watcher's published view of the tailnet. It is immutable
+// and safe for concurrent use.
+type snapshot struct {
+	state   state     // live, stale or down
+	running bool      // this node's backend is Running
+	nodes   []*node   // every known node, self included
+	lostAt  time.Time // when the watch broke; zero while it is live
+	updated time.Time // when the snapshot was made from live data
+}
+
+// state is how fresh a snapshot is.
+type state int
+
+const (
+	stateLive  state = iota // the watch is connected
+	stateStale              // the watch broke; the last view is still served
+	stateDown               // stale for too long, or never loaded: nothing is answered
+)
+
+func (s state) String() string {
+	return [...]string{"live", "stale", "down"}[s]
+}
+
+// nodeFromStatus converts a LocalAPI status entry.
+func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health) *node {
+	n := &node{id: ps.NodeID, fqdn: ps.DNSName, online: ps.Online || self, self: self, health: h}
+	n.host = firstLabel(ps.DNSName)
+	n.v4, n.v6 = splitAddrs(ps.TailscaleIPs)
+	if ps.Tags != nil {
+		n.tags = ps.Tags.AsSlice()
+	}
+	return n
+}
+
+// nodeFromTailcfg converts a node from an IPN bus notification.
+func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *health) *node {
+	n := &node{id: tn.ID, fqdn: tn.Name, self: self, health: h}
+	n.online = self || (tn.Online != nil && *tn.Online)
+	n.host = firstLabel(tn.Name)
+	addrs := make([]netip.Addr, 0, len(tn.Addresses))
+	for _, p := range tn.Addresses {
+		if p.IsSingleIP() {
+			addrs = append(addrs, p.Addr())
+		}
+	}
+	n.v4, n.v6 = splitAddrs(addrs)
+	n.tags = tn.Tags
+	return n
+}
+
+func splitAddrs(addrs []netip.Addr) (v4, v6 []netip.Addr) {
+	for _, a := range addrs {
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	return v4, v6
+}
+
+// firstLabel returns the lowercase first label of a DNS name.
+func firstLabel(name string) string {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		name = name[:i]
+	}
+	return strings.ToLower(name)
+}
+
+// entry is what one name of the zone resolves to: one host, or every
+// node carrying a tag.
+type entry struct {
+	host  string  // label of the host for a CNAME target; "" for a tag group
+	nodes []*node // never empty
+}
+
+// table answers one plugin instance's questions from one snapshot. It is
+// immutable and safe for concurrent use.
+type table struct {
+	names   map[string]*entry     // keys are lowercase labels without dots
+	ptr     map[netip.Addr]*node  // every tailnet address
+	state   state                 // as in the snapshot
+	running bool                  // as in the snapshot
+	serial  uint32                // SOA serial: when the snapshot was made
+	self    string                // label of this node; "" if unknown
+}
+
+// tableConfig is what a plugin instance adds to a snapshot to make its table.
+type tableConfig struct {
+	aliases   map[string]string // alias label -> host label, both lowercase
+	tags      bool              // answer tag names
+	tagPrefix string            // only tags "tag:PREFIX..." count; the name is what follows
+}
+
+// buildTable indexes s for cfg. Hosts win over aliases, and Corefile
+// aliases over tag names, so that adding a tag never hijacks a host.
+func buildTable(s *snapshot, cfg tableConfig) *table {
+	t := &table{
+		names:   make(map[string]*entry, len(s.nodes)),
+		ptr:     make(map[netip.Addr]*node, 2*len(s.nodes)),
+		state:   s.state,
+		running: s.running,
+		serial:  uint32(s.updated.Unix()),
+	}
+	for _, n := range s.nodes {
+		if n.self {
+			t.self = n.host
+		}
+		for _, a := range n.v4 {
+			t.ptr[a] = n
+		}
+		for _, a := range n.v6 {
+			t.ptr[a] = n
+		}
+		if n.host != "" {
+			t.names[n.host] = &entry{host: n.host, nodes: []*node{n}}
+		}
+	}
+	for alias, host := range cfg.aliases {
+		if _, taken := t.names[alias]; taken {
+			continue
+		}
+		if e, ok := t.names[host]; ok {
+			t.names[alias] = e
+		}
+	}
+	if !cfg.tags {
+		return t
+	}
+	groups := map[string]*entry{}
+	for _, n := range s.nodes {
+		for _, tag := range n.tags {
+			name, ok := strings.CutPrefix(tag, "tag:"+cfg.tagPrefix)
+			name = strings.ToLower(name)
+			if !ok || name == "" || strings.Contains(name, ".") {
+				continue
+			}
+			if _, taken := t.names[name]; taken && groups[name] == nil {
+				continue
+			}
+			if groups[name] == nil {
+				groups[name] = &entry{}
+				t.names[name] = groups[name]
+			}
+			groups[name].nodes = append(groups[name].nodes, n)
+		}
+	}
+	return t
+}

@@ -1,0 +1,234 @@
+// Package tailnet implements a plugin that answers HOST.ZONE, and every name
+// below it, with the tailnet addresses of the peer called HOST, from a live
+// watch of tailscaled's LocalAPI.
+package tailnet
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/dnsutil"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+)
+
+const name = "tailnet"
+
+var log = clog.NewWithPlugin(name)
+
+// staleTTL caps the TTL of answers served while tailscaled is unreachable,
+// so that clients ask again soon after it is back.
+const staleTTL = 5
+
+// Tailnet is the plugin handler. Configure it before OnStartup; afterwards
+// only its table changes.
+type Tailnet struct {
+	Next  plugin.Handler
+	Fall  fall.F
+	Zones []string // normalized; forward zones and reverse (arpa) zones
+
+	socket    string        // LocalAPI socket; "" means the platform default
+	ttl       uint32        // seconds
+	cname     bool          // answer a CNAME to HOST.ZONE before the addresses
+	stale     time.Duration // how long a lost tailscaled's last table is served
+	probe     time.Duration // ping asked-for peers this often; 0 is off
+	tableConf tableConfig
+
+	table   atomic.Pointer[table] // nil until the first snapshot
+	watcher *watcher              // set between OnStartup and OnShutdown
+}
+
+// New returns a Tailnet with the defaults of the Corefile syntax.
+func New() *Tailnet {
+	return &Tailnet{ttl: 10, stale: 5 * time.Minute, tableConf: tableConfig{tags: true}}
+}
+
+// Name implements the plugin.Handler interface.
+func (t *Tailnet) Name() string { return name }
+
+// ServeDNS implements the plugin.Handler interface.
+func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	zone := plugin.Zones(t.Zones).Matches(state.Name())
+	if zone == "" {
+		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
+	}
+	state.Zone = zone
+	tbl := t.table.Load()
+	if state.Name() == zone {
+		return t.answer(ctx, state, t.apex(state, tbl), nil, resultAnswer)
+	}
+	if tbl == nil || tbl.state == stateDown || !tbl.running {
+		return t.pass(ctx, state, resultDown)
+	}
+	if dnsutil.IsReverse(zone) > 0 {
+		return t.servePTR(ctx, state, tbl)
+	}
+	e := tbl.names[hostLabel(state.Name(), zone)]
+	if e == nil {
+		return t.notFound(ctx, state)
+	}
+	rrs, anyReachable := t.addresses(state, e)
+	if !anyReachable {
+		return t.pass(ctx, state, resultOffline)
+	}
+	result := resultAnswer
+	if tbl.state == stateStale {
+		result = resultStale
+	}
+	if len(rrs) == 0 {
+		result = resultNoData
+	}
+	return t.answer(ctx, state, rrs, tbl, result)
+}
+
+// pass hands a name this plugin cannot answer honestly to the next plugin,
+// or says NXDOMAIN when fallthrough is off for it.
+func (t *Tailnet) pass(ctx context.Context, state request.Request, result string) (int, error) {
+	if t.Fall.Through(state.Name()) {
+		t.count(ctx, result)
+		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
+	}
+	return t.reply(ctx, state, dns.RcodeNameError, nil, t.ttl, resultNXDomain)
+}
+
+// notFound answers a name that no node, alias or tag has.
+func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, error) {
+	if t.Fall.Through(state.Name()) {
+		t.count(ctx, resultFallthrough)
+		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
+	}
+	return t.reply(ctx, state, dns.RcodeNameError, nil, t.ttl, resultNXDomain)
+}
+
+// answer writes an authoritative NOERROR reply; with no records it is NODATA.
+func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table, result string) (int, error) {
+	ttl := t.ttl
+	if tbl != nil && tbl.state == stateStale {
+		ttl = min(ttl, staleTTL)
+		for _, rr := range rrs {
+			rr.Header().Ttl = ttl
+		}
+	}
+	return t.reply(ctx, state, dns.RcodeSuccess, rrs, ttl, result)
+}
+
+func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, rrs []dns.RR, ttl uint32, result string) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(state.Req, rcode)
+	m.Authoritative = true
+	m.Answer = rrs
+	if len(rrs) == 0 {
+		m.Ns = []dns.RR{t.soa(state.Zone, t.table.Load(), ttl)}
+	}
+	state.W.WriteMsg(m)
+	t.count(ctx, result)
+	return dns.RcodeSuccess, nil
+}
+
+func (t *Tailnet) count(ctx context.Context, result string) {
+	requests.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx), result).Inc()
+}
+
+// hostLabel returns the lowercase label just below zone: the host that
+// owns qname. qname is lowercase and below zone.
+func hostLabel(qname, zone string) string {
+	rest := qname[:len(qname)-len(zone)-1] // without ".zone"
+	for i := len(rest) - 1; i >= 0; i-- {
+		if rest[i] == '.' && (i == 0 || rest[i-1] != '\\') {
+			return rest[i+1:]
+		}
+	}
+	return rest
+}
+
+// addresses returns the records of e for the query, and reports whether
+// any of e's nodes is reachable at all.
+func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
+	qtype := state.QType()
+	owner := state.QName()
+	var rrs []dns.RR
+	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
+		target := e.host + "." + state.Zone
+		if !equalFold(owner, target) {
+			rrs = append(rrs, &dns.CNAME{Hdr: t.hdr(owner, dns.TypeCNAME), Target: target})
+			owner = target
+		}
+	}
+	anyReachable := false
+	for _, n := range e.nodes {
+		if !n.reachable() {
+			continue
+		}
+		anyReachable = true
+		if t.probe > 0 {
+			n.health.askedAt.Store(time.Now().UnixNano())
+		}
+		switch qtype {
+		case dns.TypeA:
+			for _, a := range n.v4 {
+				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: a.AsSlice()})
+			}
+		case dns.TypeAAAA:
+			for _, a := range n.v6 {
+				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
+			}
+		}
+	}
+	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
+		rrs = nil // a CNAME to a name with no record of the type is NODATA here
+	}
+	if !anyReachable && t.probe > 0 {
+		for _, n := range e.nodes {
+			n.health.askedAt.Store(time.Now().UnixNano()) // keep probing: it may come back
+		}
+	}
+	return rrs, anyReachable
+}
+
+// servePTR answers the reverse names of tailnet addresses.
+func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *table) (int, error) {
+	addr, err := netip.ParseAddr(dnsutil.ExtractAddressFromReverse(state.Name()))
+	if err != nil {
+		return t.notFound(ctx, state)
+	}
+	n := tbl.ptr[addr]
+	if n == nil {
+		return t.notFound(ctx, state)
+	}
+	if state.QType() != dns.TypePTR {
+		return t.answer(ctx, state, nil, tbl, resultNoData)
+	}
+	target := n.fqdn
+	if fz := t.forwardZone(); fz != "" && n.host != "" {
+		target = n.host + "." + fz
+	}
+	ptr := &dns.PTR{Hdr: t.hdr(state.QName(), dns.TypePTR), Ptr: target}
+	return t.answer(ctx, state, []dns.RR{ptr}, tbl, resultAnswer)
+}
+
+// forwardZone is the first zone that is not a reverse zone, the zone PTR
+// records point into.
+func (t *Tailnet) forwardZone() string {
+	for _, z := range t.Zones {
+		if dnsutil.IsReverse(z) == 0 {
+			return z
+		}
+	}
+	return ""
+}
+
+func (t *Tailnet) hdr(owner string, rrtype uint16) dns.RR_Header {
+	return dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: t.ttl}
+}
+
+func equalFold(a, b string) bool {
+	return len(a) == len(b) && dns.CanonicalName(a) == dns.CanonicalName(b)
+}

@@ -1,0 +1,344 @@
+package tailnet
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tailscale.com/client/local"
+	"tailscale.com/ipn"
+	"tailscale.com/ipn/ipnstate"
+	"tailscale.com/tailcfg"
+)
+
+// localAPI is the part of tailscaled's LocalAPI the plugin uses.
+type localAPI interface {
+	WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (busWatcher, error)
+	Status(ctx context.Context) (*ipnstate.Status, error)
+	Ping(ctx context.Context, ip netip.Addr) error
+}
+
+// busWatcher is an open IPN bus stream.
+type busWatcher interface {
+	Next() (ipn.Notify, error)
+	Close() error
+}
+
+// localClient adapts local.Client to localAPI.
+type localClient struct{ *local.Client }
+
+func (c localClient) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (busWatcher, error) {
+	return c.Client.WatchIPNBus(ctx, mask)
+}
+
+func (c localClient) Ping(ctx context.Context, ip netip.Addr) error {
+	_, err := c.Client.Ping(ctx, ip, tailcfg.PingDisco)
+	return err
+}
+
+// watchMask asks for a full status first, then peer deltas. It never asks
+// for the deprecated NetMap, which newer tailscaled rejects.
+const watchMask = ipn.NotifyInitialStatus | ipn.NotifyPeerChanges | ipn.NotifyPeerPatches
+
+// Backoff between reconnects to tailscaled. The cap keeps recovery after a
+// tailscaled restart within about a second, and a failed dial of a unix
+// socket costs next to nothing.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// watcher keeps one LocalAPI's view of the tailnet up to date. Every plugin
+// instance that names the same socket shares one watcher.
+type watcher struct {
+	socket string // LocalAPI socket path; "" is the platform default
+	api    localAPI
+
+	snap atomic.Pointer[snapshot] // nil until the first status was loaded
+
+	mu sync.Mutex
+	// mu guards the following fields.
+	subs   map[*Tailnet]struct{} // instances told of every new snapshot
+	refs   int
+	probe  time.Duration // smallest probe interval asked for; 0 means off
+	stale  time.Duration // smallest stale period asked for
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// The following fields are only used by the run loop.
+	nodes   map[tailcfg.NodeID]*node
+	healths map[tailcfg.NodeID]*health
+	running bool
+	warned  bool // the first failure to reach tailscaled was logged
+}
+
+// registry holds the running watchers by socket path.
+var registry = struct {
+	sync.Mutex
+	watchers map[string]*watcher
+}{watchers: map[string]*watcher{}}
+
+// newAPI returns the LocalAPI client for a socket; tests replace it.
+var newAPI = func(socket string) localAPI {
+	return localClient{&local.Client{Socket: socket, UseSocketOnly: socket != ""}}
+}
+
+// acquire returns the running watcher for socket, starting one if needed,
+// and subscribes t to it.
+func acquire(t *Tailnet) *watcher {
+	registry.Lock()
+	defer registry.Unlock()
+	w := registry.watchers[t.socket]
+	if w == nil {
+		w = &watcher{socket: t.socket, api: newAPI(t.socket), subs: map[*Tailnet]struct{}{}}
+		registry.watchers[t.socket] = w
+		ctx, cancel := context.WithCancel(context.Background())
+		w.cancel, w.done = cancel, make(chan struct{})
+		go func() {
+			defer close(w.done)
+			w.run(ctx)
+		}()
+		go w.probeLoop(ctx)
+	}
+	w.mu.Lock()
+	w.refs++
+	w.subs[t] = struct{}{}
+	if t.probe > 0 && (w.probe == 0 || t.probe < w.probe) {
+		w.probe = t.probe
+	}
+	if w.stale == 0 || t.stale < w.stale {
+		w.stale = t.stale
+	}
+	w.mu.Unlock()
+	if s := w.snap.Load(); s != nil {
+		t.update(s)
+	}
+	return w
+}
+
+// release unsubscribes t and stops the watcher when nobody uses it.
+func release(t *Tailnet, w *watcher) {
+	registry.Lock()
+	w.mu.Lock()
+	delete(w.subs, t)
+	w.refs--
+	last := w.refs == 0
+	w.mu.Unlock()
+	if last {
+		delete(registry.watchers, w.socket)
+	}
+	registry.Unlock()
+	if last {
+		w.cancel()
+		<-w.done
+	}
+}
+
+// publish makes s the current snapshot and hands it to every instance.
+func (w *watcher) publish(s *snapshot) {
+	w.snap.Store(s)
+	peersGauge.WithLabelValues(w.socket).Set(float64(len(s.nodes)))
+	lastUpdate.WithLabelValues(w.socket).Set(float64(s.updated.UnixNano()) / 1e9)
+	setState(w.socket, s.state)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for t := range w.subs {
+		t.update(s)
+	}
+}
+
+// run watches the IPN bus until ctx is cancelled, then returns nil. When
+// the stream breaks it keeps the last snapshot, marked lost, and reconnects
+// with capped backoff.
+func (w *watcher) run(ctx context.Context) error {
+	backoff := minBackoff
+	setState(w.socket, stateDown)
+	for {
+		connected, err := w.watchOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.degrade()
+		if connected {
+			backoff = minBackoff
+			log.Infof("lost tailscaled at %s: %v; serving the last table while it is stale", w.socketName(), err)
+		} else if !w.warned {
+			w.warned = true
+			log.Warningf("tailscaled not reachable at %s: %v; tailnet names fall through until it is", w.socketName(), err)
+		} else {
+			log.Debugf("tailscaled not reachable at %s: %v", w.socketName(), err)
+		}
+		reconnects.WithLabelValues(w.socket).Inc()
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (w *watcher) socketName() string {
+	if w.socket == "" {
+		return "the default socket"
+	}
+	return w.socket
+}
+
+// watchOnce reads one IPN bus stream until it ends. It reports whether a
+// first status was loaded from it.
+func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
+	bw, err := w.api.WatchIPNBus(ctx, watchMask)
+	if err != nil {
+		return false, fmt.Errorf("watch ipn bus: %w", err)
+	}
+	defer bw.Close()
+	for {
+		n, err := bw.Next()
+		if err != nil {
+			return connected, fmt.Errorf("read ipn bus: %w", err)
+		}
+		changed, err := w.apply(ctx, &n, !connected)
+		if err != nil {
+			return connected, err
+		}
+		if !connected || changed {
+			w.publishNodes()
+		}
+		if !connected {
+			connected = true
+			w.warned = false
+			log.Infof("connected to tailscaled at %s", w.socketName())
+		}
+	}
+}
+
+// apply folds one notification into the node set and reports whether it
+// changed anything. A notification that replaces the whole view (a new
+// netmap for self, or a state change to Running) is resolved by reading
+// the full status, which is rare and cheaper than guessing.
+func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, error) {
+	if first && n.InitialStatus == nil {
+		// A tailscaled too old to send InitialStatus: read it instead.
+		return true, w.resync(ctx)
+	}
+	if n.InitialStatus != nil {
+		w.load(n.InitialStatus)
+		return true, nil
+	}
+	if n.State != nil {
+		was := w.running
+		w.running = *n.State == ipn.Running
+		if w.running && !was {
+			return true, w.resync(ctx)
+		}
+		if was != w.running {
+			return true, nil
+		}
+	}
+	if n.SelfChange != nil {
+		return true, w.resync(ctx)
+	}
+	changed := false
+	for _, id := range n.PeersRemoved {
+		delete(w.nodes, id)
+		delete(w.healths, id)
+		changed = true
+	}
+	for _, tn := range n.PeersChanged {
+		w.nodes[tn.ID] = nodeFromTailcfg(tn, false, w.healthOf(tn.ID))
+		changed = true
+	}
+	for _, pc := range n.PeerChangedPatch {
+		old, ok := w.nodes[pc.NodeID]
+		if !ok || pc.Online == nil || *pc.Online == old.online {
+			continue
+		}
+		nn := *old
+		nn.online = *pc.Online
+		w.nodes[pc.NodeID] = &nn
+		changed = true
+	}
+	return changed, nil
+}
+
+func (w *watcher) resync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := w.api.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("read status: %w", err)
+	}
+	w.load(st)
+	return nil
+}
+
+// load replaces the node set with a full status.
+func (w *watcher) load(st *ipnstate.Status) {
+	w.running = st.BackendState == ipn.Running.String()
+	old := w.healths
+	w.nodes = make(map[tailcfg.NodeID]*node, len(st.Peer)+1)
+	w.healths = make(map[tailcfg.NodeID]*health, len(st.Peer)+1)
+	keep := func(id tailcfg.NodeID) *health {
+		h := old[id]
+		if h == nil {
+			h = new(health)
+		}
+		w.healths[id] = h
+		return h
+	}
+	if st.Self != nil {
+		w.nodes[st.Self.NodeID] = nodeFromStatus(st.Self, true, keep(st.Self.NodeID))
+	}
+	for _, ps := range st.Peer {
+		w.nodes[ps.NodeID] = nodeFromStatus(ps, false, keep(ps.NodeID))
+	}
+}
+
+func (w *watcher) healthOf(id tailcfg.NodeID) *health {
+	h := w.healths[id]
+	if h == nil {
+		h = new(health)
+		w.healths[id] = h
+	}
+	return h
+}
+
+func (w *watcher) publishNodes() {
+	s := &snapshot{state: stateLive, running: w.running, updated: time.Now(), nodes: make([]*node, 0, len(w.nodes))}
+	for _, n := range w.nodes {
+		s.nodes = append(s.nodes, n)
+	}
+	w.publish(s)
+}
+
+// degrade marks the last snapshot stale when the watch breaks, and down
+// once it has been stale for longer than the stale period.
+func (w *watcher) degrade() {
+	old := w.snap.Load()
+	if old == nil || old.state == stateDown {
+		return
+	}
+	s := *old
+	switch {
+	case old.state == stateLive:
+		s.state, s.lostAt = stateStale, time.Now()
+	case time.Since(old.lostAt) >= w.stalePeriod():
+		s.state = stateDown
+		log.Infof("tailscaled at %s gone for %s; tailnet names fall through", w.socketName(), w.stalePeriod())
+	default:
+		return
+	}
+	w.publish(&s)
+}
+
+func (w *watcher) stalePeriod() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stale
+}

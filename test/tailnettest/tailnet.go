@@ -1,0 +1,189 @@
+package tailnettest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"tailscale.com/client/local"
+	"tailscale.com/ipn/store/mem"
+	"tailscale.com/net/netns"
+	"tailscale.com/tailcfg"
+	"tailscale.com/tsnet"
+	"tailscale.com/tstest/integration"
+	"tailscale.com/tstest/integration/testcontrol"
+	"tailscale.com/types/key"
+)
+
+// Domain is the MagicDNS suffix: peers are named "<host>.tail-scale.ts.net.".
+const Domain = "tail-scale.ts.net"
+
+// upTimeout bounds bringing one node up, including its home DERP connection.
+const upTimeout = 30 * time.Second
+
+// Tailnet is a control server with one local DERP region.
+type Tailnet struct {
+	// Control is the coordination server. Nodes are Online exactly while
+	// they hold a streaming map poll open.
+	Control *testcontrol.Server
+
+	// mu serialises online flips, which write back a whole stored node,
+	// against non-streaming map requests, which edit the stored node
+	// (endpoints, disco key, hostinfo); without it a flip could undo them.
+	mu    sync.RWMutex
+	polls map[key.NodePublic]int // open streaming polls per node; guarded by mu
+}
+
+// Start starts control, DERP and STUN on 127.0.0.1. Everything is shut
+// down by t.Cleanup. It skips t unless Require passes.
+func Start(t testing.TB) *Tailnet {
+	t.Helper()
+	Require(t)
+	netns.SetEnabled(false)
+	tn := &Tailnet{polls: map[key.NodePublic]int{}}
+	tn.Control = &testcontrol.Server{
+		DERPMap:          integration.RunDERPAndSTUN(t, logf("derp"), "127.0.0.1"),
+		DNSConfig:        &tailcfg.DNSConfig{Proxied: true},
+		MagicDNSDomain:   Domain,
+		AllNodesSameUser: true,
+		// Non-nil so nodes get the tags they advertise at registration.
+		TagOwners:      map[string][]string{},
+		HoldMapRequest: tn.holdMapRequest,
+		Logf:           logf("control"),
+	}
+	srv := httptest.NewUnstartedServer(tn.Control)
+	srv.Listener.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen for control: %v", err)
+	}
+	srv.Listener = ln
+	srv.Config.ErrorLog = stdLogger("control")
+	tn.Control.HTTPTestServer = srv
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return tn
+}
+
+// holdMapRequest implements testcontrol.Server.HoldMapRequest: a streaming
+// poll marks its node online until the poll ends, as production control does.
+func (tn *Tailnet) holdMapRequest(req *tailcfg.MapRequest) (done func()) {
+	if !req.Stream || req.ReadOnly {
+		tn.mu.RLock()
+		return tn.mu.RUnlock
+	}
+	tn.addPoll(req.NodeKey, 1)
+	return func() { tn.addPoll(req.NodeKey, -1) }
+}
+
+// addPoll counts a streaming poll opening (+1) or ending (-1) and flips
+// Online when the count leaves or reaches zero, so overlapping polls
+// (a new poll replacing an old one) don't flap.
+func (tn *Tailnet) addPoll(k key.NodePublic, delta int) {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	before := tn.polls[k]
+	tn.polls[k] = before + delta
+	if before > 0 && before+delta > 0 {
+		return
+	}
+	n := tn.Control.Node(k)
+	if n == nil {
+		return // not registered (yet) or gone
+	}
+	online := before+delta > 0
+	n.Online = new(online)
+	if !online {
+		n.LastSeen = new(time.Now())
+	}
+	tn.Control.UpdateNode(n) // pushes a new map to every peer
+}
+
+// Node is one tsnet node on the tailnet.
+type Node struct {
+	Server     *tsnet.Server
+	Hostname   string         // as registered; the DNS name is Hostname+"."+Domain+"."
+	ID         tailcfg.NodeID // control's ID, as in Notify.PeerChangedPatch
+	Key        key.NodePublic
+	IPv4, IPv6 netip.Addr // assigned by control in registration order
+}
+
+// AddNode starts an ephemeral node advertising tags (e.g. "tag:registry")
+// and waits until it is Running and connected to its home DERP, so peers
+// can reach it. t.Cleanup closes it.
+func (tn *Tailnet) AddNode(t testing.TB, hostname string, tags ...string) *Node {
+	t.Helper()
+	s := &tsnet.Server{
+		Dir:           filepath.Join(t.TempDir(), hostname),
+		ControlURL:    tn.Control.BaseURL(),
+		Hostname:      hostname,
+		Store:         new(mem.Store),
+		Ephemeral:     true,
+		AdvertiseTags: tags,
+		Logf:          logf(hostname),
+		UserLogf:      logf(hostname),
+	}
+	n := &Node{Server: s, Hostname: hostname}
+	t.Cleanup(n.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
+	defer cancel()
+	st, err := s.Up(ctx)
+	if err != nil {
+		t.Fatalf("bring up %s: %v", hostname, err)
+	}
+	if err := waitHomeDERP(ctx, s); err != nil {
+		t.Fatalf("%s: %v", hostname, err)
+	}
+	n.Key = st.Self.PublicKey
+	for _, ip := range st.TailscaleIPs {
+		if ip.Is4() {
+			n.IPv4 = ip
+		} else {
+			n.IPv6 = ip
+		}
+	}
+	if cn := tn.Control.Node(n.Key); cn != nil {
+		n.ID = cn.ID
+	}
+	return n
+}
+
+// waitHomeDERP waits until s has picked a home DERP region and heard from
+// it; until then DERP drops disco frames for s (tsnet_test.go
+// waitForHomeDERPConnected).
+func waitHomeDERP(ctx context.Context, s *tsnet.Server) error {
+	h := s.Sys().HealthTracker.Get()
+	ms := s.Sys().MagicSock.Get()
+	for {
+		if r := ms.GetLastNetcheckReport(ctx); r != nil && r.PreferredDERP != 0 &&
+			!h.GetDERPRegionReceivedTime(r.PreferredDERP).IsZero() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for home derp: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the node. Its map poll ends, so peers see it go offline.
+// It is safe to call more than once.
+func (n *Node) Close() {
+	n.Server.Close() // only reports an error when already closed
+}
+
+// LocalClient returns a client for the node's in-memory LocalAPI.
+func (n *Node) LocalClient() *local.Client {
+	lc, err := n.Server.LocalClient()
+	if err != nil {
+		panic(err) // unreachable: the node is started by AddNode
+	}
+	return lc
+}
