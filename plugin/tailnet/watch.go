@@ -112,10 +112,12 @@ func acquire(t *Tailnet) *watcher {
 	if w.stale == 0 || t.stale < w.stale {
 		w.stale = t.stale
 	}
-	w.mu.Unlock()
+	// Under mu, so that a snapshot published meanwhile is not overwritten
+	// by an older one.
 	if s := w.snap.Load(); s != nil {
 		t.update(s)
 	}
+	w.mu.Unlock()
 	return w
 }
 

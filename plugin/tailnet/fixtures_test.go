@@ -1,0 +1,39 @@
+package tailnet
+
+import (
+	"net/netip"
+	"time"
+
+	"tailscale.com/tailcfg"
+)
+
+// testNode makes a node; addrs may mix IPv4 and IPv6.
+func testNode(id int, fqdn string, online bool, addrs []string, tags ...string) *node {
+	var ips []netip.Addr
+	for _, a := range addrs {
+		ips = append(ips, netip.MustParseAddr(a))
+	}
+	n := &node{fqdn: fqdn, host: firstLabel(fqdn), online: online, tags: tags, health: new(health)}
+	n.id = tailcfg.NodeID(id)
+	n.v4, n.v6 = splitAddrs(ips)
+	return n
+}
+
+// testSnapshot is a small live tailnet: this node (self), two online
+// peers, one of them tagged, an offline peer, and a second tagged peer.
+func testSnapshot() *snapshot {
+	self := testNode(1, "self.tail-scale.ts.net.", true, []string{"100.64.0.1", "fd7a:115c:a1e0::1"})
+	self.self = true
+	return &snapshot{
+		state:   stateLive,
+		running: true,
+		updated: time.Unix(1700000000, 0),
+		nodes: []*node{
+			self,
+			testNode(2, "hub.tail-scale.ts.net.", true, []string{"100.64.0.2", "fd7a:115c:a1e0::2"}),
+			testNode(3, "Registry-Box.tail-scale.ts.net.", true, []string{"100.64.0.3", "fd7a:115c:a1e0::3"}, "tag:registry", "tag:web"),
+			testNode(4, "alpha.tail-scale.ts.net.", false, []string{"100.64.0.4", "fd7a:115c:a1e0::4"}),
+			testNode(5, "beta.tail-scale.ts.net.", true, []string{"100.64.0.5"}, "tag:web"),
+		},
+	}
+}

@@ -1,0 +1,106 @@
+package tailnet
+
+import (
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name    string
+		input   string
+		wantErr string // substring of the error; "" for none
+		check   func(*Tailnet) string
+	}{
+		{"defaults", `tailnet`, "", func(tn *Tailnet) string {
+			if tn.ttl != 10 || tn.stale != 5*time.Minute || tn.probe != 0 || tn.socket != "" || !tn.tableConf.tags || tn.cname {
+				return "defaults differ"
+			}
+			if len(tn.Zones) != 1 || tn.Zones[0] != "example.org." {
+				return "zones " + strings.Join(tn.Zones, ",")
+			}
+			return ""
+		}},
+		{"zones and reverse ranges", `tailnet example.org 100.64.0.0/10 fd7a:115c:a1e0::/48`, "", func(tn *Tailnet) string {
+			if len(tn.Zones) != 1+64+1 || tn.Zones[0] != "example.org." || tn.Zones[65] != "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa." {
+				return "zones " + strings.Join(tn.Zones, ",")
+			}
+			return ""
+		}},
+		{"every option", `tailnet example.org {
+			socket /run/ts.sock
+			ttl 30
+			alias Registry hub
+			alias wiki nas
+			tags svc-
+			cname
+			stale 1m
+			probe 5s
+			fallthrough example.org
+		}`, "", func(tn *Tailnet) string {
+			want := map[string]string{"registry": "hub", "wiki": "nas"}
+			switch {
+			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.cname, tn.stale != time.Minute, tn.probe != 5*time.Second:
+				return "scalars differ"
+			case !maps.Equal(tn.tableConf.aliases, want):
+				return "aliases differ"
+			case !tn.tableConf.tags || tn.tableConf.tagPrefix != "svc-":
+				return "tags differ"
+			case !tn.Fall.Through("x.example.org.") || tn.Fall.Through("x.example.net."):
+				return "fallthrough differs"
+			}
+			return ""
+		}},
+		{"tags off", "tailnet {\n tags off\n}", "", func(tn *Tailnet) string {
+			if tn.tableConf.tags {
+				return "tags still on"
+			}
+			return ""
+		}},
+		{"stale 0 falls through at once", "tailnet {\n stale 0s\n}", "", nil},
+		{"unknown option", "tailnet {\n sockett /x\n}", `unknown property "sockett"`, nil},
+		{"socket without a path", "tailnet {\n socket\n}", "Wrong argument count", nil},
+		{"ttl out of range", "tailnet {\n ttl 99999\n}", "ttl \"99999\": want a whole number from 0 to 3600", nil},
+		{"ttl not a number", "tailnet {\n ttl ten\n}", "want a whole number", nil},
+		{"alias with one argument", "tailnet {\n alias registry\n}", "Wrong argument count", nil},
+		{"alias with a dot", "tailnet {\n alias a.b hub\n}", "single DNS labels", nil},
+		{"bad duration", "tailnet {\n stale soon\n}", `stale "soon"`, nil},
+		{"probe too often", "tailnet {\n probe 1ms\n}", "must be at least 100ms", nil},
+		{"cname takes no argument", "tailnet {\n cname yes\n}", "Wrong argument count", nil},
+		{"tags with two arguments", "tailnet {\n tags a b\n}", "Wrong argument count", nil},
+		{"twice", "tailnet\ntailnet", "this plugin", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctl := caddy.NewTestController("dns", c.input)
+			ctl.ServerBlockKeys = []string{"example.org."}
+			tn, err := parse(ctl)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("parse error = %v; want one containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse error = %v; want none", err)
+			}
+			if c.check != nil {
+				if msg := c.check(tn); msg != "" {
+					t.Error(msg)
+				}
+			}
+		})
+	}
+}
+
+func TestParseErrorNamesTheLine(t *testing.T) {
+	ctl := caddy.NewTestController("dns", "tailnet {\n ttl 10\n bogus\n}")
+	_, err := parse(ctl)
+	if err == nil || !strings.Contains(err.Error(), "Testfile:3") {
+		t.Errorf("parse error = %v; want it to name Testfile:3", err)
+	}
+}

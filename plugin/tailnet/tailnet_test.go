@@ -1,0 +1,216 @@
+package tailnet
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+// nextRcode is what the next plugin returns, so a test sees a fallthrough.
+const nextRcode = dns.RcodeRefused
+
+const soaLine = "example.org. 10 IN SOA self.example.org. hostmaster.example.org. 1700000000 7200 1800 86400 10"
+
+func newTestTailnet(s *snapshot, configure func(*Tailnet)) *Tailnet {
+	t := New()
+	t.Zones = []string{"example.org.", "100.in-addr.arpa.", "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa."}
+	t.Next = test.NextHandler(nextRcode, nil)
+	t.tableConf.aliases = map[string]string{"registry": "hub", "git": "nosuchhost"}
+	if configure != nil {
+		configure(t)
+	}
+	if s != nil {
+		t.update(s)
+	}
+	return t
+}
+
+func TestServeDNS(t *testing.T) {
+	cases := []struct {
+		name string
+		tc   test.Case
+	}{
+		{"host A", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2")}}},
+		{"host AAAA", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2")}}},
+		{"deep wildcard", test.Case{Qname: "a.grafana.hub.example.org.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("a.grafana.hub.example.org. 10 IN A 100.64.0.2")}}},
+		{"mixed case keeps the query's case", test.Case{Qname: "Grafana.HUB.example.ORG.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("Grafana.HUB.example.ORG. 10 IN A 100.64.0.2")}}},
+		{"host with capitals in its MagicDNS name", test.Case{Qname: "registry-box.example.org.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("registry-box.example.org. 10 IN A 100.64.0.3")}}},
+		{"self", test.Case{Qname: "self.example.org.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("self.example.org. 10 IN A 100.64.0.1")}}},
+		{"corefile alias wins over tag", test.Case{Qname: "x.registry.example.org.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("x.registry.example.org. 10 IN A 100.64.0.2")}}},
+		{"tag alias with two peers", test.Case{Qname: "web.example.org.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("web.example.org. 10 IN A 100.64.0.3"), test.A("web.example.org. 10 IN A 100.64.0.5")}}},
+		{"tag alias AAAA from the one peer that has one", test.Case{Qname: "web.example.org.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("web.example.org. 10 IN AAAA fd7a:115c:a1e0::3")}}},
+		{"NODATA for another type", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeMX,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"NODATA for AAAA of a v4-only peer", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeAAAA,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"NXDOMAIN with SOA", test.Case{Qname: "nosuch.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"alias to an unknown host is NXDOMAIN", test.Case{Qname: "git.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"offline peer without fallthrough", test.Case{Qname: "alpha.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"apex SOA", test.Case{Qname: "example.org.", Qtype: dns.TypeSOA,
+			Answer: []dns.RR{test.SOA(soaLine)}}},
+		{"apex NS", test.Case{Qname: "example.org.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("example.org. 10 IN NS self.example.org.")}}},
+		{"apex A is NODATA", test.Case{Qname: "example.org.", Qtype: dns.TypeA,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"PTR v4", test.Case{Qname: "2.0.64.100.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("2.0.64.100.in-addr.arpa. 10 IN PTR hub.example.org.")}}},
+		{"PTR v6", test.Case{Qname: "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 10 IN PTR registry-box.example.org.")}}},
+		{"PTR of an unknown address", test.Case{Qname: "9.9.64.100.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError,
+			Ns: []dns.RR{test.SOA("100.in-addr.arpa. 10 IN SOA self.100.in-addr.arpa. hostmaster.100.in-addr.arpa. 1700000000 7200 1800 86400 10")}}},
+	}
+	tn := newTestTailnet(testSnapshot(), nil)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, err := tn.ServeDNS(context.Background(), rec, c.tc.Msg())
+			if err != nil || rcode != dns.RcodeSuccess {
+				t.Fatalf("ServeDNS = %d, %v; want 0, nil", rcode, err)
+			}
+			if rec.Msg == nil {
+				t.Fatal("nothing written")
+			}
+			if !rec.Msg.Authoritative {
+				t.Error("answer is not authoritative")
+			}
+			if err := test.SortAndCheck(rec.Msg, c.tc); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestFallthrough(t *testing.T) {
+	notRunning := testSnapshot()
+	notRunning.running = false
+	down := testSnapshot()
+	down.state = stateDown
+	cases := []struct {
+		name  string
+		snap  *snapshot
+		qname string
+		fall  fall.F
+		want  bool // the query reaches the next plugin
+	}{
+		{"unknown name", testSnapshot(), "nosuch.example.org.", fall.Root, true},
+		{"unknown name outside the fallthrough zones", testSnapshot(), "nosuch.example.org.", fallZones("example.net."), false},
+		{"offline peer", testSnapshot(), "alpha.example.org.", fall.Root, true},
+		{"online peer", testSnapshot(), "hub.example.org.", fall.Root, false},
+		{"this node not Running", notRunning, "hub.example.org.", fall.Root, true},
+		{"tailscaled gone past the stale period", down, "hub.example.org.", fall.Root, true},
+		{"before the first table", nil, "hub.example.org.", fall.Root, true},
+		{"name outside the zones", testSnapshot(), "hub.example.net.", fall.Zero, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTestTailnet(c.snap, func(tn *Tailnet) { tn.Fall = c.fall })
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, _ := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.qname, dns.TypeA))
+			if got := rcode == nextRcode && rec.Msg == nil; got != c.want {
+				t.Errorf("fell through = %v (rcode %d); want %v", got, rcode, c.want)
+			}
+		})
+	}
+}
+
+func fallZones(zones ...string) fall.F {
+	var f fall.F
+	f.SetZonesFromArgs(zones)
+	return f
+}
+
+func TestStaleAnswersHaveShortTTL(t *testing.T) {
+	s := testSnapshot()
+	s.state, s.lostAt = stateStale, time.Now()
+	tn := newTestTailnet(s, func(tn *Tailnet) { tn.ttl = 60 })
+	tc := test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("hub.example.org. 5 IN A 100.64.0.2")}}
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	tn.ServeDNS(context.Background(), rec, tc.Msg())
+	if err := test.SortAndCheck(rec.Msg, tc); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCNAME(t *testing.T) {
+	cases := []struct {
+		name string
+		tc   test.Case
+	}{
+		{"name below a host", test.Case{Qname: "grafana.hub.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
+			test.CNAME("grafana.hub.example.org. 10 IN CNAME hub.example.org."),
+			test.A("hub.example.org. 10 IN A 100.64.0.2"),
+		}}},
+		{"alias", test.Case{Qname: "registry.example.org.", Qtype: dns.TypeAAAA, Answer: []dns.RR{
+			test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2"),
+			test.CNAME("registry.example.org. 10 IN CNAME hub.example.org."),
+		}}},
+		{"the host itself has no CNAME", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
+			test.A("hub.example.org. 10 IN A 100.64.0.2"),
+		}}},
+		{"tag groups stay flat", test.Case{Qname: "x.web.example.org.", Qtype: dns.TypeAAAA, Answer: []dns.RR{
+			test.AAAA("x.web.example.org. 10 IN AAAA fd7a:115c:a1e0::3"),
+		}}},
+		{"NODATA has no dangling CNAME", test.Case{Qname: "www.beta.example.org.", Qtype: dns.TypeAAAA,
+			Ns: []dns.RR{test.SOA(soaLine)}}},
+	}
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.cname = true })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			tn.ServeDNS(context.Background(), rec, c.tc.Msg())
+			if err := test.SortAndCheck(rec.Msg, c.tc); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestProbeFailureFallsThrough(t *testing.T) {
+	s := testSnapshot()
+	tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.probe = time.Second })
+	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	tn.ServeDNS(context.Background(), rec, q)
+	hub := s.nodes[1]
+	if hub.health.askedAt.Load() == 0 {
+		t.Fatal("a query did not mark hub as asked for, so the probe would skip it")
+	}
+	hub.health.pingFailing.Store(true)
+	rec = dnstest.NewRecorder(&test.ResponseWriter{})
+	if rcode, _ := tn.ServeDNS(context.Background(), rec, q); rcode != nextRcode || rec.Msg != nil {
+		t.Errorf("a peer failing its probe got rcode %d; want a fallthrough", rcode)
+	}
+}
+
+func TestHostLabel(t *testing.T) {
+	cases := []struct{ qname, zone, want string }{
+		{"hub.example.org.", "example.org.", "hub"},
+		{"a.b.hub.example.org.", "example.org.", "hub"},
+		{`a\.b.hub.example.org.`, "example.org.", "hub"},
+		{`a.hub\.x.example.org.`, "example.org.", `hub\.x`},
+	}
+	for _, c := range cases {
+		if got := hostLabel(c.qname, c.zone); got != c.want {
+			t.Errorf("hostLabel(%q, %q) = %q; want %q", c.qname, c.zone, got, c.want)
+		}
+	}
+}

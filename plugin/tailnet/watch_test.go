@@ -1,0 +1,215 @@
+package tailnet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"tailscale.com/ipn"
+	"tailscale.com/ipn/ipnstate"
+	"tailscale.com/tailcfg"
+	"tailscale.com/types/key"
+)
+
+// fakeAPI is a LocalAPI whose IPN bus is fed by the test. While down, it
+// refuses connections as a stopped tailscaled does.
+type fakeAPI struct {
+	mu     sync.Mutex
+	down   bool
+	status *ipnstate.Status
+	bus    chan ipn.Notify // the open stream; closing it ends the stream
+	opened chan struct{}   // receives a value for each stream opened
+}
+
+func newFakeAPI(st *ipnstate.Status) *fakeAPI {
+	return &fakeAPI{status: st, opened: make(chan struct{}, 16)}
+}
+
+func (f *fakeAPI) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (busWatcher, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("connect: no such file or directory")
+	}
+	if mask&ipn.NotifyInitialStatus == 0 || mask&ipn.NotifyInitialNetMap != 0 {
+		return nil, errors.New("bad mask")
+	}
+	f.bus = make(chan ipn.Notify, 16)
+	f.bus <- ipn.Notify{InitialStatus: f.status}
+	f.opened <- struct{}{}
+	return &fakeBus{ctx: ctx, ch: f.bus}, nil
+}
+
+func (f *fakeAPI) Status(context.Context) (*ipnstate.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("down")
+	}
+	return f.status, nil
+}
+
+func (f *fakeAPI) Ping(context.Context, netip.Addr) error { return nil }
+
+// send delivers n on the open stream.
+func (f *fakeAPI) send(n ipn.Notify) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bus <- n
+}
+
+// kill ends the open stream and refuses new ones, like a stopped tailscaled.
+func (f *fakeAPI) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = true
+	close(f.bus)
+}
+
+func (f *fakeAPI) revive() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = false
+}
+
+type fakeBus struct {
+	ctx context.Context
+	ch  chan ipn.Notify
+}
+
+func (b *fakeBus) Next() (ipn.Notify, error) {
+	select {
+	case n, ok := <-b.ch:
+		if !ok {
+			return ipn.Notify{}, io.EOF
+		}
+		return n, nil
+	case <-b.ctx.Done():
+		return ipn.Notify{}, b.ctx.Err()
+	}
+}
+
+func (b *fakeBus) Close() error { return nil }
+
+func peerStatus(id int, dnsName, ip string, online bool) *ipnstate.PeerStatus {
+	return &ipnstate.PeerStatus{NodeID: tailcfg.NodeID(id), DNSName: dnsName, Online: online,
+		TailscaleIPs: []netip.Addr{netip.MustParseAddr(ip)}}
+}
+
+func testStatus() *ipnstate.Status {
+	return &ipnstate.Status{
+		BackendState: "Running",
+		Self:         peerStatus(1, "self.ts.net.", "100.64.0.1", false),
+		Peer: map[key.NodePublic]*ipnstate.PeerStatus{
+			key.NewNode().Public(): peerStatus(2, "hub.ts.net.", "100.64.0.2", true),
+			key.NewNode().Public(): peerStatus(3, "alpha.ts.net.", "100.64.0.3", true),
+		},
+	}
+}
+
+// startWatched runs a Tailnet against f as OnStartup would, and stops it
+// at the end of the test.
+func startWatched(t *testing.T, f *fakeAPI, stale time.Duration) *Tailnet {
+	t.Helper()
+	old := newAPI
+	newAPI = func(string) localAPI { return f }
+	t.Cleanup(func() { newAPI = old })
+	tn := New()
+	tn.Zones = []string{"example.org."}
+	tn.socket = t.Name()
+	tn.stale = stale
+	w := acquire(tn)
+	t.Cleanup(func() { release(tn, w) })
+	return tn
+}
+
+// eventually waits, for at most 5 s, until cond holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+// reachable reports whether host is answered from tn's current table.
+func reachable(tn *Tailnet, host string) bool {
+	tbl := tn.table.Load()
+	if tbl == nil || tbl.state == stateDown || !tbl.running {
+		return false
+	}
+	e := tbl.names[host]
+	return e != nil && e.nodes[0].reachable()
+}
+
+func TestWatchAppliesChanges(t *testing.T) {
+	f := newFakeAPI(testStatus())
+	tn := startWatched(t, f, time.Minute)
+	eventually(t, "ready", tn.Ready)
+	if !reachable(tn, "hub") || !reachable(tn, "self") {
+		t.Fatal("hub or self not answered after the initial status")
+	}
+
+	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 2, Online: new(false)}}})
+	eventually(t, "hub offline", func() bool { return !reachable(tn, "hub") })
+
+	f.send(ipn.Notify{PeersChanged: []*tailcfg.Node{{ID: 4, Name: "beta.ts.net.", Online: new(true),
+		Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.4/32")}}}})
+	eventually(t, "beta added", func() bool { return reachable(tn, "beta") })
+
+	f.send(ipn.Notify{PeersRemoved: []tailcfg.NodeID{3}})
+	eventually(t, "alpha removed", func() bool { return tn.table.Load().names["alpha"] == nil })
+
+	f.send(ipn.Notify{State: new(ipn.Stopped)})
+	eventually(t, "not running", func() bool { return !tn.table.Load().running })
+
+	f.send(ipn.Notify{State: new(ipn.Running)})
+	eventually(t, "running, resynced from status", func() bool { return reachable(tn, "alpha") && reachable(tn, "hub") })
+}
+
+func TestWatchStaleThenDownThenRecovers(t *testing.T) {
+	f := newFakeAPI(testStatus())
+	tn := startWatched(t, f, 300*time.Millisecond)
+	eventually(t, "ready", tn.Ready)
+	<-f.opened
+
+	f.kill()
+	eventually(t, "stale", func() bool { return tn.table.Load().state == stateStale })
+	if !reachable(tn, "hub") {
+		t.Error("a stale table does not answer hub")
+	}
+	eventually(t, "down", func() bool { return tn.table.Load().state == stateDown })
+
+	f.revive()
+	<-f.opened
+	eventually(t, "live again", func() bool { return tn.table.Load().state == stateLive && reachable(tn, "hub") })
+}
+
+func TestSharedWatcherStopsWithLastUser(t *testing.T) {
+	before := runtime.NumGoroutine()
+	f := newFakeAPI(testStatus())
+	old := newAPI
+	newAPI = func(string) localAPI { return f }
+	defer func() { newAPI = old }()
+
+	a, b := New(), New()
+	a.socket, b.socket = "shared", "shared"
+	wa := acquire(a)
+	wb := acquire(b)
+	if wa != wb {
+		t.Fatal("two instances on one socket got two watchers")
+	}
+	eventually(t, "both ready", func() bool { return a.Ready() && b.Ready() })
+	release(a, wa)
+	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 2, Online: new(false)}}})
+	eventually(t, "b still updated", func() bool { return !reachable(b, "hub") })
+	release(b, wb)
+	eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+}
