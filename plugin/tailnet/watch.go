@@ -64,7 +64,7 @@ type watcher struct {
 	subs   map[*Tailnet]struct{} // instances told of every new snapshot
 	refs   int
 	probe  time.Duration // smallest probe interval asked for; 0 means off
-	stale  time.Duration // smallest stale period asked for
+	stale  time.Duration // smallest stale period asked for; -1 before the first
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -93,7 +93,7 @@ func acquire(t *Tailnet) *watcher {
 	defer registry.Unlock()
 	w := registry.watchers[t.socket]
 	if w == nil {
-		w = &watcher{socket: t.socket, api: newAPI(t.socket), subs: map[*Tailnet]struct{}{}}
+		w = &watcher{socket: t.socket, api: newAPI(t.socket), subs: map[*Tailnet]struct{}{}, stale: -1}
 		registry.watchers[t.socket] = w
 		ctx, cancel := context.WithCancel(context.Background())
 		w.cancel, w.done = cancel, make(chan struct{})
@@ -109,7 +109,7 @@ func acquire(t *Tailnet) *watcher {
 	if t.probe > 0 && (w.probe == 0 || t.probe < w.probe) {
 		w.probe = t.probe
 	}
-	if w.stale == 0 || t.stale < w.stale {
+	if w.stale < 0 || t.stale < w.stale {
 		w.stale = t.stale
 	}
 	// Under mu, so that a snapshot published meanwhile is not overwritten
