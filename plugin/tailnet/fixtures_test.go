@@ -15,7 +15,7 @@ func testNode(id int, fqdn string, online bool, addrs []string, tags ...string) 
 	}
 	n := &node{fqdn: fqdn, host: firstLabel(fqdn), online: online, tags: tags, health: new(health)}
 	n.id = tailcfg.NodeID(id)
-	n.v4, n.v6 = splitAddrs(ips)
+	n.setAddrs(ips)
 	return n
 }
 

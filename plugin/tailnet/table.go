@@ -1,6 +1,7 @@
 package tailnet
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,8 @@ type node struct {
 	host   string       // first label of the MagicDNS name, lowercase; may be ""
 	fqdn   string       // MagicDNS name with a trailing dot, as tailscaled gives it
 	v4, v6 []netip.Addr // tailnet addresses
+	ip4    []net.IP     // v4 as the A records want them; never modified
+	ip6    []net.IP     // v6 as the AAAA records want them; never modified
 	tags   []string     // ACL tags, "tag:" included
 	online bool         // connected to control; always true for self
 	self   bool
@@ -63,7 +66,7 @@ func (s state) String() string {
 func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health) *node {
 	n := &node{id: ps.NodeID, fqdn: ps.DNSName, online: ps.Online || self, self: self, health: h}
 	n.host = firstLabel(ps.DNSName)
-	n.v4, n.v6 = splitAddrs(ps.TailscaleIPs)
+	n.setAddrs(ps.TailscaleIPs)
 	if ps.Tags != nil {
 		n.tags = ps.Tags.AsSlice()
 	}
@@ -81,9 +84,23 @@ func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *health) *node {
 			addrs = append(addrs, p.Addr())
 		}
 	}
-	n.v4, n.v6 = splitAddrs(addrs)
+	n.setAddrs(addrs)
 	n.tags = tn.Tags
 	return n
+}
+
+// setAddrs stores addrs, split by family, in both forms.
+func (n *node) setAddrs(addrs []netip.Addr) {
+	n.v4, n.v6 = splitAddrs(addrs)
+	n.ip4, n.ip6 = toIPs(n.v4), toIPs(n.v6)
+}
+
+func toIPs(addrs []netip.Addr) []net.IP {
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.AsSlice()
+	}
+	return ips
 }
 
 func splitAddrs(addrs []netip.Addr) (v4, v6 []netip.Addr) {

@@ -6,6 +6,7 @@ package tailnet
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +57,7 @@ func (t *Tailnet) Name() string { return name }
 // ServeDNS implements the plugin.Handler interface.
 func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
-	zone := plugin.Zones(t.Zones).Matches(state.Name())
+	zone := matchZone(t.Zones, state.Name())
 	if zone == "" {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
@@ -137,12 +138,37 @@ func (t *Tailnet) count(ctx context.Context, result string) {
 	requests.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx), result).Inc()
 }
 
+// matchZone returns the longest of zones that qname is in, or "". Both are
+// lowercase FQDNs. It is plugin.Zones.Matches without the allocations of
+// dns.IsSubDomain, which matter with the 64 reverse zones of 100.64.0.0/10.
+func matchZone(zones []string, qname string) string {
+	best := ""
+	for _, z := range zones {
+		if len(z) <= len(best) || !strings.HasSuffix(qname, z) {
+			continue
+		}
+		if i := len(qname) - len(z); i == 0 || z == "." || (qname[i-1] == '.' && !escaped(qname, i-1)) {
+			best = z
+		}
+	}
+	return best
+}
+
+// escaped reports whether the byte at i of s is escaped by a backslash.
+func escaped(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
+}
+
 // hostLabel returns the lowercase label just below zone: the host that
 // owns qname. qname is lowercase and below zone.
 func hostLabel(qname, zone string) string {
 	rest := qname[:len(qname)-len(zone)-1] // without ".zone"
 	for i := len(rest) - 1; i >= 0; i-- {
-		if rest[i] == '.' && (i == 0 || rest[i-1] != '\\') {
+		if rest[i] == '.' && !escaped(rest, i) {
 			return rest[i+1:]
 		}
 	}
@@ -153,7 +179,7 @@ func hostLabel(qname, zone string) string {
 // any of e's nodes is reachable at all.
 func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 	qtype := state.QType()
-	owner := state.QName()
+	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
 	var rrs []dns.RR
 	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
 		target := e.host + "." + state.Zone
@@ -173,12 +199,12 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 		}
 		switch qtype {
 		case dns.TypeA:
-			for _, a := range n.v4 {
-				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: a.AsSlice()})
+			for _, ip := range n.ip4 {
+				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: ip})
 			}
 		case dns.TypeAAAA:
-			for _, a := range n.v6 {
-				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
+			for _, ip := range n.ip6 {
+				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
 			}
 		}
 	}
@@ -210,7 +236,7 @@ func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *tabl
 	if fz := t.forwardZone(); fz != "" && n.host != "" {
 		target = n.host + "." + fz
 	}
-	ptr := &dns.PTR{Hdr: t.hdr(state.QName(), dns.TypePTR), Ptr: target}
+	ptr := &dns.PTR{Hdr: t.hdr(state.Req.Question[0].Name, dns.TypePTR), Ptr: target}
 	return t.answer(ctx, state, []dns.RR{ptr}, tbl, resultAnswer)
 }
 
