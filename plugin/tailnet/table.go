@@ -132,12 +132,12 @@ type entry struct {
 // table answers one plugin instance's questions from one snapshot. It is
 // immutable and safe for concurrent use.
 type table struct {
-	names   map[string]*entry     // keys are lowercase labels without dots
-	ptr     map[netip.Addr]*node  // every tailnet address
-	state   state                 // as in the snapshot
-	running bool                  // as in the snapshot
-	serial  uint32                // SOA serial: when the snapshot was made
-	self    string                // label of this node; "" if unknown
+	names   map[string]*entry    // keys are lowercase labels without dots
+	ptr     map[netip.Addr]*node // every tailnet address
+	state   state                // as in the snapshot
+	running bool                 // as in the snapshot
+	serial  uint32               // SOA serial: when the snapshot was made
+	self    string               // label of this node; "" if unknown
 }
 
 // tableConfig is what a plugin instance adds to a snapshot to make its table.

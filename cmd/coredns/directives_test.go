@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/miekg/dns"
+)
+
+// TestDirectivesOrder checks the place of each plugin in the chain.
+func TestDirectivesOrder(t *testing.T) {
+	pos := map[string]int{}
+	for i, d := range directives {
+		if _, dup := pos[d]; dup {
+			t.Errorf("directive %q is listed twice", d)
+		}
+		pos[d] = i
+	}
+	for _, d := range []string{"cache", "hosts", "loop", "forward", "view"} {
+		if _, ok := pos[d]; !ok {
+			t.Errorf("directive %q is missing; want it in %v", d, directives)
+		}
+	}
+	for _, ours := range ourPlugins(t) {
+		p, ok := pos[ours]
+		if !ok {
+			t.Errorf("plugin/%s is not in directives", ours)
+			continue
+		}
+		for _, before := range []string{"cache", "hosts"} {
+			if b, ok := pos[before]; ok && p < b {
+				t.Errorf("%s is at %d, before %s at %d; want it after", ours, p, before, b)
+			}
+		}
+		for _, after := range []string{"loop", "forward"} {
+			if a, ok := pos[after]; ok && p > a {
+				t.Errorf("%s is at %d, after %s at %d; want it before", ours, p, after, a)
+			}
+		}
+	}
+}
+
+// TestDirectivesRegistered checks that every directive names a plugin
+// compiled into this binary, and every plugin compiled in has a place in
+// the list (a plugin missing from it cannot be used in a Corefile).
+func TestDirectivesRegistered(t *testing.T) {
+	var registered []string
+	for _, p := range caddy.ListPlugins()["others"] {
+		if name, ok := strings.CutPrefix(p, "dns."); ok {
+			registered = append(registered, name)
+		}
+	}
+	for _, d := range directives {
+		if !slices.Contains(registered, d) {
+			t.Errorf("directive %q has no registered plugin; blank-import it in main.go", d)
+		}
+	}
+	for _, p := range registered {
+		if !slices.Contains(directives, p) {
+			t.Errorf("plugin %q is registered but not in directives, so no Corefile can use it", p)
+		}
+	}
+	for _, ours := range ourPlugins(t) {
+		if !slices.Contains(registered, ours) {
+			t.Errorf("plugin/%s is not registered; blank-import it in main.go", ours)
+		}
+	}
+}
+
+func TestSetDirectives(t *testing.T) {
+	saved := dnsserver.Directives
+	t.Cleanup(func() { dnsserver.Directives = saved })
+
+	if err := dnsserver.SetDirectives(directives); err != nil {
+		t.Fatalf("SetDirectives: got %v; want nil", err)
+	}
+	if got := caddy.ValidDirectives("dns"); !slices.Equal(got, directives) {
+		t.Errorf("ValidDirectives(dns) = %v; want %v", got, directives)
+	}
+}
+
+func TestAppVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, core, th, want string
+	}{
+		{"release", "1.15.0", "v0.1.0", "1.15.0+tailhorizon-v0.1.0"},
+		{"dev", "1.15.0", "dev", "1.15.0+tailhorizon-dev"},
+		{"describe", "1.15.0", "v0.1.0-3-gabcdef0-dirty", "1.15.0+tailhorizon-v0.1.0-3-gabcdef0-dirty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := appVersion(tc.core, tc.th); got != tc.want {
+				t.Errorf("appVersion(%q, %q) = %q; want %q", tc.core, tc.th, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBinary builds the binary with a version stamped in, and runs it.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "coredns")
+	build := exec.Command(goCmd, "build", "-o", bin, "-ldflags", "-X main.version=v9.9.9", ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	t.Run("version", func(t *testing.T) {
+		out := run(t, bin, "-version")
+		if !strings.Contains(out, "tailhorizon-v9.9.9") {
+			t.Errorf("coredns -version printed %q; want a line with %q", out, "tailhorizon-v9.9.9")
+		}
+	})
+	t.Run("plugins", func(t *testing.T) {
+		out := run(t, bin, "-plugins")
+		if !slices.Contains(strings.Fields(out), "tailnet") {
+			t.Errorf("coredns -plugins printed %q; want it to list tailnet", out)
+		}
+	})
+	t.Run("serve", func(t *testing.T) {
+		port := freePort(t)
+		corefile := filepath.Join(dir, "Corefile")
+		conf := fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    whoami\n}\n", port)
+		if err := os.WriteFile(corefile, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		exited := start(t, bin, "-conf", corefile)
+
+		m := new(dns.Msg)
+		m.SetQuestion("example.org.", dns.TypeA)
+		c := &dns.Client{Timeout: 500 * time.Millisecond}
+		var r *dns.Msg
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r, _, err = c.Exchange(m, addr)
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-exited:
+				t.Fatalf("coredns exited before answering on %s", addr)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			t.Fatalf("query %s: %v", addr, err)
+		}
+		if r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("rcode: got %s; want NOERROR", dns.RcodeToString[r.Rcode])
+		}
+		var got []string
+		for _, rr := range r.Extra {
+			if a, ok := rr.(*dns.A); ok {
+				got = append(got, a.A.String())
+			}
+		}
+		if !slices.Contains(got, "127.0.0.1") {
+			t.Errorf("whoami A records: got %v; want 127.0.0.1 in %v", got, r)
+		}
+	})
+}
+
+// ourPlugins returns the names of the directories under plugin/.
+func ourPlugins(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join("..", "..", "plugin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no plugins under plugin/")
+	}
+	return names
+}
+
+// run runs bin with args and returns its standard output.
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v", bin, args, err)
+	}
+	return string(out)
+}
+
+// start starts bin with args, logs its output, and kills it when the test
+// ends. The returned channel is closed when the process exits.
+func start(t *testing.T, bin string, args ...string) <-chan struct{} {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			t.Logf("coredns: %s", s.Text())
+		}
+	}()
+	exited := make(chan struct{})
+	go func() {
+		<-logged
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			t.Errorf("coredns (pid %d) did not exit after kill", cmd.Process.Pid)
+		}
+	})
+	return exited
+}
+
+// freePort returns a port that is free on 127.0.0.1 for both TCP and UDP.
+// Another process may take it before it is used.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 10 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
+	return 0
+}
