@@ -18,26 +18,30 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/bundle"
 )
 
-// TestDirectivesOrder checks the place of each plugin in the chain.
+// TestDirectivesOrder checks the place of each of our plugins in the chain,
+// as internal/bundle documents it: after cache and hosts, before the static
+// sources (template, file), loop and forward.
 func TestDirectivesOrder(t *testing.T) {
 	pos := map[string]int{}
-	for i, d := range directives {
+	for i, d := range bundle.Directives {
 		if _, dup := pos[d]; dup {
 			t.Errorf("directive %q is listed twice", d)
 		}
 		pos[d] = i
 	}
-	for _, d := range []string{"cache", "hosts", "loop", "forward", "view"} {
+	for _, d := range []string{"cache", "hosts", "template", "file", "loop", "forward", "view"} {
 		if _, ok := pos[d]; !ok {
-			t.Errorf("directive %q is missing; want it in %v", d, directives)
+			t.Errorf("directive %q is missing; want it in %v", d, bundle.Directives)
 		}
 	}
 	for _, ours := range ourPlugins(t) {
 		p, ok := pos[ours]
 		if !ok {
-			t.Errorf("plugin/%s is not in directives", ours)
+			t.Errorf("plugin/%s is not in bundle.Directives", ours)
 			continue
 		}
 		for _, before := range []string{"cache", "hosts"} {
@@ -45,7 +49,7 @@ func TestDirectivesOrder(t *testing.T) {
 				t.Errorf("%s is at %d, before %s at %d; want it after", ours, p, before, b)
 			}
 		}
-		for _, after := range []string{"loop", "forward"} {
+		for _, after := range []string{"template", "file", "loop", "forward"} {
 			if a, ok := pos[after]; ok && p > a {
 				t.Errorf("%s is at %d, after %s at %d; want it before", ours, p, after, a)
 			}
@@ -63,14 +67,14 @@ func TestDirectivesRegistered(t *testing.T) {
 			registered = append(registered, name)
 		}
 	}
-	for _, d := range directives {
+	for _, d := range bundle.Directives {
 		if !slices.Contains(registered, d) {
 			t.Errorf("directive %q has no registered plugin; blank-import it in main.go", d)
 		}
 	}
 	for _, p := range registered {
-		if !slices.Contains(directives, p) {
-			t.Errorf("plugin %q is registered but not in directives, so no Corefile can use it", p)
+		if !slices.Contains(bundle.Directives, p) {
+			t.Errorf("plugin %q is registered but not in bundle.Directives, so no Corefile can use it", p)
 		}
 	}
 	for _, ours := range ourPlugins(t) {
@@ -84,11 +88,11 @@ func TestSetDirectives(t *testing.T) {
 	saved := dnsserver.Directives
 	t.Cleanup(func() { dnsserver.Directives = saved })
 
-	if err := dnsserver.SetDirectives(directives); err != nil {
+	if err := dnsserver.SetDirectives(bundle.Directives); err != nil {
 		t.Fatalf("SetDirectives: got %v; want nil", err)
 	}
-	if got := caddy.ValidDirectives("dns"); !slices.Equal(got, directives) {
-		t.Errorf("ValidDirectives(dns) = %v; want %v", got, directives)
+	if got := caddy.ValidDirectives("dns"); !slices.Equal(got, bundle.Directives) {
+		t.Errorf("ValidDirectives(dns) = %v; want %v", got, bundle.Directives)
 	}
 }
 

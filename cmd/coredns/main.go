@@ -1,33 +1,15 @@
 // Command coredns is CoreDNS with the tailhorizon plugins and only the
-// built-in plugins that tailhorizon documents.
+// built-in plugins that tailhorizon documents (see internal/bundle).
 package main
 
 import (
-	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/coremain"
-	_ "github.com/coredns/coredns/plugin/acl"
-	_ "github.com/coredns/coredns/plugin/any"
-	_ "github.com/coredns/coredns/plugin/bind"
-	_ "github.com/coredns/coredns/plugin/cache"
-	_ "github.com/coredns/coredns/plugin/debug"
-	_ "github.com/coredns/coredns/plugin/errors"
-	_ "github.com/coredns/coredns/plugin/file"
-	_ "github.com/coredns/coredns/plugin/forward"
-	_ "github.com/coredns/coredns/plugin/health"
-	_ "github.com/coredns/coredns/plugin/hosts"
-	_ "github.com/coredns/coredns/plugin/log"
-	_ "github.com/coredns/coredns/plugin/loop"
-	_ "github.com/coredns/coredns/plugin/metadata"
-	_ "github.com/coredns/coredns/plugin/metrics"
-	_ "github.com/coredns/coredns/plugin/ready"
-	_ "github.com/coredns/coredns/plugin/reload"
-	_ "github.com/coredns/coredns/plugin/rewrite"
-	_ "github.com/coredns/coredns/plugin/template"
-	_ "github.com/coredns/coredns/plugin/view"
-	_ "github.com/coredns/coredns/plugin/whoami"
+	"fmt"
+	"os"
 
-	_ "github.com/tailhorizon/tailhorizon/plugin/tailnet"
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/coremain"
+
+	"github.com/tailhorizon/tailhorizon/internal/bundle"
 )
 
 // version is tailhorizon's release, set at build time with
@@ -35,8 +17,9 @@ import (
 var version = "dev"
 
 func main() {
-	if err := dnsserver.SetDirectives(directives); err != nil {
-		panic(err)
+	if err := bundle.Install(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	caddy.AppVersion = appVersion(coremain.CoreVersion, version)
 	coremain.Run()
