@@ -12,6 +12,7 @@ import (
 	"tailscale.com/ipn"
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/tailcfg"
+	"tailscale.com/tstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(RunInNetns(m)) }
@@ -43,6 +44,7 @@ func TestNetns(t *testing.T) {
 
 // The subtests share one tailnet and run in order: "offline" closes alpha.
 func TestTailnet(t *testing.T) {
+	tstest.ResourceCheck(t) // every goroutine ends by the last cleanup
 	t0 := time.Now()
 	tn := Start(t)
 	hub := tn.AddNode(t, "hub")
@@ -85,7 +87,9 @@ func TestTailnet(t *testing.T) {
 
 	t.Run("ping", func(t *testing.T) {
 		start := time.Now()
-		res, err := lc.Ping(ctx, reg.IPv4, tailcfg.PingDisco)
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer pcancel()
+		res, err := lc.Ping(pctx, reg.IPv4, tailcfg.PingDisco)
 		if err != nil {
 			t.Fatalf("ping %v: %v", reg.IPv4, err)
 		}

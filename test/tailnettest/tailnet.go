@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,9 @@ type Tailnet struct {
 	// (endpoints, disco key, hostinfo); without it a flip could undo them.
 	mu    sync.RWMutex
 	polls map[key.NodePublic]int // open streaming polls per node; guarded by mu
+
+	nodesMu sync.Mutex
+	nodes   []*Node // added by AddNode, including closed ones; guarded by nodesMu
 }
 
 // Start starts control, DERP and STUN on 127.0.0.1. Everything is shut
@@ -112,11 +117,13 @@ type Node struct {
 	ID         tailcfg.NodeID // control's ID, as in Notify.PeerChangedPatch
 	Key        key.NodePublic
 	IPv4, IPv6 netip.Addr // assigned by control in registration order
+
+	closed atomic.Bool
 }
 
 // AddNode starts an ephemeral node advertising tags (e.g. "tag:registry")
-// and waits until it is Running and connected to its home DERP, so peers
-// can reach it. t.Cleanup closes it.
+// and waits until it and every open node see each other online with a home
+// DERP, so pings work at once. t.Cleanup closes it.
 func (tn *Tailnet) AddNode(t testing.TB, hostname string, tags ...string) *Node {
 	t.Helper()
 	s := &tsnet.Server{
@@ -151,7 +158,50 @@ func (tn *Tailnet) AddNode(t testing.TB, hostname string, tags ...string) *Node 
 	if cn := tn.Control.Node(n.Key); cn != nil {
 		n.ID = cn.ID
 	}
+	tn.nodesMu.Lock()
+	tn.nodes = append(tn.nodes, n)
+	tn.nodesMu.Unlock()
+	if err := tn.waitConverged(ctx); err != nil {
+		t.Fatalf("add %s: %v", hostname, err)
+	}
 	return n
+}
+
+// waitConverged waits until every open node sees every other one online
+// with a home DERP. A disco ping sent before that is silently dropped and
+// hangs until its ctx ends.
+func (tn *Tailnet) waitConverged(ctx context.Context) error {
+	for {
+		err := tn.converged(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for peers: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// converged returns nil if every open node sees all others online with a
+// home DERP, else what is still missing.
+func (tn *Tailnet) converged(ctx context.Context) error {
+	tn.nodesMu.Lock()
+	nodes := slices.DeleteFunc(slices.Clone(tn.nodes), func(n *Node) bool { return n.closed.Load() })
+	tn.nodesMu.Unlock()
+	for _, n := range nodes {
+		st, err := n.LocalClient().Status(ctx)
+		if err != nil {
+			return fmt.Errorf("status of %s: %w", n.Hostname, err)
+		}
+		for _, m := range nodes {
+			if p := st.Peer[m.Key]; m != n && (p == nil || !p.Online || p.Relay == "") {
+				return fmt.Errorf("%s does not see %s online with a home derp", n.Hostname, m.Hostname)
+			}
+		}
+	}
+	return nil
 }
 
 // waitHomeDERP waits until s has picked a home DERP region and heard from
@@ -176,6 +226,7 @@ func waitHomeDERP(ctx context.Context, s *tsnet.Server) error {
 // Close stops the node. Its map poll ends, so peers see it go offline.
 // It is safe to call more than once.
 func (n *Node) Close() {
+	n.closed.Store(true)
 	n.Server.Close() // only reports an error when already closed
 }
 
