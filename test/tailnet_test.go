@@ -21,7 +21,7 @@ const publicAnswer = "203.0.113.10"
 // tailnetCorefile serves the tailnet zones from the LocalAPI at socket and
 // passes what tailnet does not answer to a template standing in for the
 // public zone.
-func tailnetCorefile(socket string, stale time.Duration) string {
+func tailnetCorefile(socket string, stale time.Duration, extra ...string) string {
 	return fmt.Sprintf(`.:0 {
     bind 127.0.0.1
     tailnet example.org example.net 100.64.0.0/10 fd7a:115c:a1e0::/48 {
@@ -29,12 +29,13 @@ func tailnetCorefile(socket string, stale time.Duration) string {
         alias registry hub
         stale %s
         fallthrough example.org
+        %s
     }
     template IN A example.org {
         answer "{{ .Name }} 60 IN A %s"
     }
 }
-`, socket, stale, publicAnswer)
+`, socket, stale, strings.Join(extra, "\n        "), publicAnswer)
 }
 
 // world is a running tailnet with coredns watching hub's LocalAPI.
@@ -45,14 +46,14 @@ type world struct {
 	dns                   string // coredns's UDP address
 }
 
-func startWorld(t *testing.T, stale time.Duration) *world {
+func startWorld(t *testing.T, stale time.Duration, extra ...string) *world {
 	w := &world{net: tailnettest.Start(t)}
 	w.hub = w.net.AddNode(t, "hub")
 	w.alpha = w.net.AddNode(t, "alpha", "tag:web")
 	w.box = w.net.AddNode(t, "registry-box", "tag:web")
 	w.beta = w.net.AddNode(t, "Beta")
 	w.api = w.hub.ServeLocalAPI(t)
-	_, w.dns = startCoreDNS(t, tailnetCorefile(w.api.Path, stale))
+	_, w.dns = startCoreDNS(t, tailnetCorefile(w.api.Path, stale, extra...))
 	// Ready once every peer is known and online.
 	waitFor(t, 20*time.Second, "all peers answered", func() *dns.Msg {
 		return exchange(t, w.dns, "beta.example.org", dns.TypeA)
@@ -187,6 +188,23 @@ func TestTailscaledGone(t *testing.T) {
 	t.Logf("live answers returned %s after tailscaled came back", took)
 	if took > 2*time.Second {
 		t.Errorf("live again after %s; want within 2s", took)
+	}
+}
+
+// TestProbe: a peer that control still reports online but that no longer
+// answers pings falls through once the probe has pinged it.
+func TestProbe(t *testing.T) {
+	w := startWorld(t, time.Minute, "probe 200ms")
+	ask := func() *dns.Msg { return exchange(t, w.dns, "beta.example.org", dns.TypeA) }
+	if r := ask(); !hasA(r, w.beta.IPv4) {
+		t.Fatalf("beta: %v; want its tailnet address", answers(r))
+	}
+	w.net.PinOnline(w.beta)
+	w.beta.Close()
+	took := waitFor(t, 15*time.Second, "beta fails its probe and falls through", ask, fellThrough)
+	t.Logf("beta fell through %s after it went silent", took)
+	if r := exchange(t, w.dns, "alpha.example.org", dns.TypeA); !hasA(r, w.alpha.IPv4) {
+		t.Errorf("alpha: %v; want its tailnet address, it answers pings", answers(r))
 	}
 }
 

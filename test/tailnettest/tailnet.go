@@ -38,8 +38,9 @@ type Tailnet struct {
 	// mu serialises online flips, which write back a whole stored node,
 	// against non-streaming map requests, which edit the stored node
 	// (endpoints, disco key, hostinfo); without it a flip could undo them.
-	mu    sync.RWMutex
-	polls map[key.NodePublic]int // open streaming polls per node; guarded by mu
+	mu     sync.RWMutex
+	polls  map[key.NodePublic]int  // open streaming polls per node; guarded by mu
+	pinned map[key.NodePublic]bool // nodes that stay Online when they go; guarded by mu
 
 	nodesMu sync.Mutex
 	nodes   []*Node // added by AddNode, including closed ones; guarded by nodesMu
@@ -103,11 +104,26 @@ func (tn *Tailnet) addPoll(k key.NodePublic, delta int) {
 		return // not registered (yet) or gone
 	}
 	online := before+delta > 0
+	if !online && tn.pinned[k] {
+		return
+	}
 	n.Online = new(online)
 	if !online {
 		n.LastSeen = new(time.Now())
 	}
 	tn.Control.UpdateNode(n) // pushes a new map to every peer
+}
+
+// PinOnline makes control keep reporting n as online after it goes, as
+// control does for a while with a machine that lost power: its peers
+// still see it online but can no longer reach it.
+func (tn *Tailnet) PinOnline(n *Node) {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	if tn.pinned == nil {
+		tn.pinned = map[key.NodePublic]bool{}
+	}
+	tn.pinned[n.Key] = true
 }
 
 // Node is one tsnet node on the tailnet.
