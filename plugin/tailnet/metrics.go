@@ -1,22 +1,31 @@
 package tailnet
 
 import (
+	"maps"
+	"sync"
+	"sync/atomic"
+
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Results of a query, the values of the result label.
+// result is what became of a query; its name is the result label.
+type result int
+
 const (
-	resultAnswer      = "answer"              // records from the live table
-	resultStale       = "stale"               // records from the table of a lost tailscaled
-	resultNoData      = "nodata"              // the name exists, the type does not
-	resultNXDomain    = "nxdomain"            // no such name, or unreachable without fallthrough
-	resultFallthrough = "fallthrough"         // no such name, passed to the next plugin
-	resultOffline     = "offline_fallthrough" // the node is offline or fails its probe
-	resultDown        = "down_fallthrough"    // this node is not Running, or tailscaled is gone
+	resultAnswer      result = iota // records from the live table
+	resultStale                     // records from the table of a lost tailscaled
+	resultNoData                    // the name exists, the type does not
+	resultNXDomain                  // no such name, or unreachable without fallthrough
+	resultFallthrough               // no such name, passed to the next plugin
+	resultOffline                   // the node is offline or fails its probe
+	resultDown                      // this node is not Running, or tailscaled is gone
+	numResults
 )
+
+var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough"}
 
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -61,6 +70,44 @@ var (
 		Help:      "Counter of probe pings that a peer did not answer.",
 	}, []string{"socket"})
 )
+
+// requestCounters are the requests_total counters of one server and view.
+type requestCounters [numResults]prometheus.Counter
+
+type serverView struct{ server, view string }
+
+// counterCache hands out requests_total counters without a lock once a
+// server and view have been seen: WithLabelValues takes a read lock and
+// hashes the labels on every call.
+type counterCache struct {
+	m  atomic.Pointer[map[serverView]*requestCounters] // copied on write
+	mu sync.Mutex                                      // serializes writers
+}
+
+func (cc *counterCache) get(server, view string) *requestCounters {
+	key := serverView{server, view}
+	if m := cc.m.Load(); m != nil {
+		if c := (*m)[key]; c != nil {
+			return c
+		}
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	old := cc.m.Load()
+	if old != nil && (*old)[key] != nil {
+		return (*old)[key]
+	}
+	c := new(requestCounters)
+	for r := range numResults {
+		c[r] = requests.WithLabelValues(server, view, resultNames[r])
+	}
+	m := map[serverView]*requestCounters{key: c}
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	cc.m.Store(&m)
+	return c
+}
 
 func setState(socket string, s state) {
 	for _, each := range []state{stateLive, stateStale, stateDown} {

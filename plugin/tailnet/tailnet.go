@@ -42,8 +42,9 @@ type Tailnet struct {
 	probe     time.Duration // ping asked-for peers this often; 0 is off
 	tableConf tableConfig
 
-	table   atomic.Pointer[table] // nil until the first snapshot
-	watcher *watcher              // set between OnStartup and OnShutdown
+	table    atomic.Pointer[table] // nil until the first snapshot
+	counters counterCache
+	watcher  *watcher // set between OnStartup and OnShutdown
 }
 
 // New returns a Tailnet with the defaults of the Corefile syntax.
@@ -92,7 +93,7 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 
 // pass hands a name this plugin cannot answer honestly to the next plugin,
 // or says NXDOMAIN when fallthrough is off for it.
-func (t *Tailnet) pass(ctx context.Context, state request.Request, result string) (int, error) {
+func (t *Tailnet) pass(ctx context.Context, state request.Request, result result) (int, error) {
 	if t.Fall.Through(state.Name()) {
 		t.count(ctx, result)
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
@@ -110,7 +111,7 @@ func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, err
 }
 
 // answer writes an authoritative NOERROR reply; with no records it is NODATA.
-func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table, result string) (int, error) {
+func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table, result result) (int, error) {
 	ttl := t.ttl
 	if tbl != nil && tbl.state == stateStale {
 		ttl = min(ttl, staleTTL)
@@ -121,7 +122,7 @@ func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.R
 	return t.reply(ctx, state, dns.RcodeSuccess, rrs, ttl, result)
 }
 
-func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, rrs []dns.RR, ttl uint32, result string) (int, error) {
+func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, rrs []dns.RR, ttl uint32, result result) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(state.Req, rcode)
 	m.Authoritative = true
@@ -134,8 +135,8 @@ func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, r
 	return dns.RcodeSuccess, nil
 }
 
-func (t *Tailnet) count(ctx context.Context, result string) {
-	requests.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx), result).Inc()
+func (t *Tailnet) count(ctx context.Context, r result) {
+	t.counters.get(metrics.WithServer(ctx), metrics.WithView(ctx))[r].Inc()
 }
 
 // matchZone returns the longest of zones that qname is in, or "". Both are

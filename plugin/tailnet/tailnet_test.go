@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // nextRcode is what the next plugin returns, so a test sees a fallthrough.
@@ -212,5 +213,29 @@ func TestHostLabel(t *testing.T) {
 		if got := hostLabel(c.qname, c.zone); got != c.want {
 			t.Errorf("hostLabel(%q, %q) = %q; want %q", c.qname, c.zone, got, c.want)
 		}
+	}
+}
+
+func TestRequestsCounted(t *testing.T) {
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	cases := []struct {
+		qname  string
+		qtype  uint16
+		result string
+	}{
+		{"hub.example.org.", dns.TypeA, "answer"},
+		{"hub.example.org.", dns.TypeMX, "nodata"},
+		{"nosuch.example.org.", dns.TypeA, "fallthrough"},
+		{"alpha.example.org.", dns.TypeA, "offline_fallthrough"},
+	}
+	for _, c := range cases {
+		t.Run(c.result, func(t *testing.T) {
+			counter := requests.WithLabelValues("", "", c.result)
+			before := testutil.ToFloat64(counter)
+			tn.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, c.qtype))
+			if got := testutil.ToFloat64(counter) - before; got != 1 {
+				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
 	}
 }
