@@ -1,6 +1,6 @@
 module github.com/tailhorizon/tailhorizon
 
-go 1.26.8
+go 1.26.6
 
 require (
 	github.com/coredns/caddy v1.1.4
