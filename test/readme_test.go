@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/tailhorizon/tailhorizon/internal/bundle"
+	"github.com/tailhorizon/tailhorizon/internal/freeport"
 )
 
 // TestReadme starts every example Corefile of the documentation: the
@@ -66,12 +67,12 @@ func startCorefile(t *testing.T, file, body string) {
 		local := localizeCorefile(body, func(orig string) string {
 			p, ok := ports[orig]
 			if !ok {
-				p = readmeFreePort(t)
+				p = freeport.Get(t)
 				ports[orig] = p
 			}
 			return strconv.Itoa(p)
 		})
-		dnsserver.Port = strconv.Itoa(readmeFreePort(t))
+		dnsserver.Port = strconv.Itoa(freeport.Get(t))
 		var inst *caddy.Instance
 		inst, err = caddy.Start(caddy.CaddyfileInput{Contents: []byte(local), Filepath: file, ServerTypeName: "dns"})
 		if inst != nil {
@@ -307,27 +308,6 @@ func corefileTokens(line string) (toks []string, comment string) {
 	}
 	flush()
 	return toks, ""
-}
-
-// readmeFreePort returns a port that is free on 127.0.0.1 for both TCP and
-// UDP. Another process may take it before it is used.
-func readmeFreePort(t *testing.T) int {
-	t.Helper()
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
-	return 0
 }
 
 // useBundleDirectives makes bundle.Directives, the binary's plugin order,

@@ -21,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/internal/bundle"
+	"github.com/tailhorizon/tailhorizon/internal/freeport"
 )
 
 // TestDirectivesOrder checks the place of each of our plugins in the chain,
@@ -144,7 +145,7 @@ func TestBinary(t *testing.T) {
 	// Without tailscaled the server starts, says so once, and serves the
 	// other sources: tailnet names fall through to the template.
 	t.Run("serve without tailscaled", func(t *testing.T) {
-		port := freePort(t)
+		port := freeport.Get(t)
 		corefile := filepath.Join(dir, "Corefile")
 		conf := fmt.Sprintf(`example.org:%d {
     bind 127.0.0.1
@@ -286,23 +287,3 @@ func start(t *testing.T, bin string, args ...string) (<-chan struct{}, func() st
 	return exited, output
 }
 
-// freePort returns a port that is free on 127.0.0.1 for both TCP and UDP.
-// Another process may take it before it is used.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
-	return 0
-}
