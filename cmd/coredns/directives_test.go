@@ -286,4 +286,3 @@ func start(t *testing.T, bin string, args ...string) (<-chan struct{}, func() st
 	})
 	return exited, output
 }
-

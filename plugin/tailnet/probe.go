@@ -8,14 +8,15 @@ import (
 // probeWindow is how many probe intervals a query keeps its node probed.
 const probeWindow = 10
 
-// probeLoop pings, every probe interval, the nodes that were asked for in
+// probeLoop, started by the first instance that asks for probing, pings,
+// every probe interval, the nodes that were asked for in
 // the last probeWindow intervals, and marks those that do not answer as
 // unreachable. It runs until ctx is cancelled, then returns nil.
 func (w *watcher) probeLoop(ctx context.Context) error {
 	for {
 		interval := w.probeInterval()
 		if interval == 0 {
-			interval = time.Second // nobody asked for probing yet; look again later
+			interval = time.Second // the instances that probed were reloaded away
 		}
 		timer := time.NewTimer(interval)
 		select {
@@ -24,10 +25,9 @@ func (w *watcher) probeLoop(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		}
-		if w.probeInterval() == 0 {
-			continue
+		if w.probeInterval() > 0 {
+			w.probeOnce(ctx, interval)
 		}
-		w.probeOnce(ctx, interval)
 	}
 }
 

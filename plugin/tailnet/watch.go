@@ -61,12 +61,14 @@ type watcher struct {
 
 	mu sync.Mutex
 	// mu guards the following fields.
-	subs   map[*Tailnet]struct{} // instances told of every new snapshot
-	refs   int
-	probe  time.Duration // smallest probe interval asked for; 0 means off
-	stale  time.Duration // smallest stale period asked for; -1 before the first
-	cancel context.CancelFunc
-	done   chan struct{}
+	subs    map[*Tailnet]struct{} // instances told of every new snapshot
+	refs    int
+	probe   time.Duration   // smallest probe interval asked for; 0 means off
+	probing bool            // the probe loop runs
+	stale   time.Duration   // smallest stale period asked for; -1 before the first
+	ctx     context.Context // cancelled when the last user releases the watcher
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the run loop and, once probing, the probe loop
 
 	// The following fields are only used by the run loop.
 	nodes   map[tailcfg.NodeID]*node
@@ -93,24 +95,18 @@ func acquire(t *Tailnet) *watcher {
 	defer registry.Unlock()
 	w := registry.watchers[t.socket]
 	if w == nil {
-		w = &watcher{socket: t.socket, api: newAPI(t.socket), subs: map[*Tailnet]struct{}{}, stale: -1}
+		w = &watcher{socket: t.socket, api: newAPI(t.socket), subs: map[*Tailnet]struct{}{}}
 		registry.watchers[t.socket] = w
-		ctx, cancel := context.WithCancel(context.Background())
-		w.cancel, w.done = cancel, make(chan struct{})
-		go func() {
-			defer close(w.done)
-			w.run(ctx)
-		}()
-		go w.probeLoop(ctx)
+		w.ctx, w.cancel = context.WithCancel(context.Background())
+		w.wg.Go(func() { w.run(w.ctx) })
 	}
 	w.mu.Lock()
 	w.refs++
 	w.subs[t] = struct{}{}
-	if t.probe > 0 && (w.probe == 0 || t.probe < w.probe) {
-		w.probe = t.probe
-	}
-	if w.stale < 0 || t.stale < w.stale {
-		w.stale = t.stale
+	w.configureLocked()
+	if w.probe > 0 && !w.probing {
+		w.probing = true
+		w.wg.Go(func() { w.probeLoop(w.ctx) })
 	}
 	// Under mu, so that a snapshot published meanwhile is not overwritten
 	// by an older one.
@@ -127,6 +123,7 @@ func release(t *Tailnet, w *watcher) {
 	w.mu.Lock()
 	delete(w.subs, t)
 	w.refs--
+	w.configureLocked()
 	last := w.refs == 0
 	w.mu.Unlock()
 	if last {
@@ -135,7 +132,21 @@ func release(t *Tailnet, w *watcher) {
 	registry.Unlock()
 	if last {
 		w.cancel()
-		<-w.done
+		w.wg.Wait()
+	}
+}
+
+// configureLocked sets the shared settings from the instances using the
+// watcher: the smallest probe interval and stale period win. w.mu is held.
+func (w *watcher) configureLocked() {
+	w.probe, w.stale = 0, -1
+	for t := range w.subs {
+		if t.probe > 0 && (w.probe == 0 || t.probe < w.probe) {
+			w.probe = t.probe
+		}
+		if w.stale < 0 || t.stale < w.stale {
+			w.stale = t.stale
+		}
 	}
 }
 

@@ -213,3 +213,27 @@ func TestSharedWatcherStopsWithLastUser(t *testing.T) {
 	release(b, wb)
 	eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestSharedSettingsFollowReload: the smallest probe and stale of the
+// instances in use apply, and an instance reloaded away stops counting.
+func TestSharedSettingsFollowReload(t *testing.T) {
+	f := newFakeAPI(testStatus())
+	old := newAPI
+	newAPI = func(string) localAPI { return f }
+	defer func() { newAPI = old }()
+
+	a, b := New(), New()
+	a.socket, b.socket = "reload", "reload"
+	a.probe, a.stale = time.Second, time.Minute
+	b.probe, b.stale = 5*time.Second, 2*time.Minute
+	w := acquire(a)
+	acquire(b)
+	if got := w.probeInterval(); got != time.Second {
+		t.Errorf("probe = %s; want the smaller, 1s", got)
+	}
+	release(a, w)
+	if got, stale := w.probeInterval(), w.stalePeriod(); got != 5*time.Second || stale != 2*time.Minute {
+		t.Errorf("after a is gone: probe %s, stale %s; want b's 5s and 2m", got, stale)
+	}
+	release(b, w)
+}
