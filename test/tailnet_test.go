@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
+
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
@@ -43,6 +45,7 @@ type world struct {
 	net                   *tailnettest.Tailnet
 	hub, alpha, box, beta *tailnettest.Node
 	api                   *tailnettest.LocalAPI
+	coredns               *caddy.Instance
 	dns                   string // coredns's UDP address
 }
 
@@ -53,7 +56,7 @@ func startWorld(t *testing.T, stale time.Duration, extra ...string) *world {
 	w.box = w.net.AddNode(t, "registry-box", "tag:web")
 	w.beta = w.net.AddNode(t, "Beta")
 	w.api = w.hub.ServeLocalAPI(t)
-	_, w.dns = startCoreDNS(t, tailnetCorefile(w.api.Path, stale, extra...))
+	w.coredns, w.dns = startCoreDNS(t, tailnetCorefile(w.api.Path, stale, extra...))
 	// Ready once every peer is known and online.
 	waitFor(t, 20*time.Second, "all peers answered", func() *dns.Msg {
 		return exchange(t, w.dns, "beta.example.org", dns.TypeA)
@@ -205,6 +208,25 @@ func TestProbe(t *testing.T) {
 	t.Logf("beta fell through %s after it went silent", took)
 	if r := exchange(t, w.dns, "alpha.example.org", dns.TypeA); !hasA(r, w.alpha.IPv4) {
 		t.Errorf("alpha: %v; want its tailnet address, it answers pings", answers(r))
+	}
+}
+
+// TestReload: a reloaded Corefile takes effect at once and keeps the
+// shared watch of tailscaled, so answers never stop.
+func TestReload(t *testing.T) {
+	w := startWorld(t, time.Minute)
+	next, err := w.coredns.Restart(caddy.CaddyfileInput{
+		Contents:       []byte(strings.Replace(tailnetCorefile(w.api.Path, time.Minute), "alias registry hub", "alias registry alpha", 1)),
+		Filepath:       "Corefile",
+		ServerTypeName: "dns",
+	})
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	t.Cleanup(func() { next.Stop(); next.ShutdownCallbacks() })
+	addr := next.Servers()[0].LocalAddr().String()
+	if r := exchange(t, addr, "registry.example.org", dns.TypeA); !hasA(r, w.alpha.IPv4) {
+		t.Errorf("registry after reload: %v; want alpha's %s at once", answers(r), w.alpha.IPv4)
 	}
 }
 
