@@ -74,6 +74,7 @@ type watcher struct {
 	nodes   map[tailcfg.NodeID]*node
 	healths map[tailcfg.NodeID]*health
 	running bool
+	legacy  bool // tailscaled sent no InitialStatus: resync on every message
 	warned  bool // the first failure to reach tailscaled was logged
 }
 
@@ -236,8 +237,12 @@ func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
 // netmap for self, or a state change to Running) is resolved by reading
 // the full status, which is rare and cheaper than guessing.
 func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, error) {
-	if first && n.InitialStatus == nil {
-		// A tailscaled too old to send InitialStatus: read it instead.
+	if first {
+		// A tailscaled too old to know NotifyInitialStatus does not send
+		// peer changes either: read the whole status on every message.
+		w.legacy = n.InitialStatus == nil
+	}
+	if w.legacy {
 		return true, w.resync(ctx)
 	}
 	if n.InitialStatus != nil {

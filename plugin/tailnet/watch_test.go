@@ -21,6 +21,7 @@ import (
 type fakeAPI struct {
 	mu     sync.Mutex
 	down   bool
+	legacy bool // like a tailscaled that predates NotifyInitialStatus
 	status *ipnstate.Status
 	bus    chan ipn.Notify // the open stream; closing it ends the stream
 	opened chan struct{}   // receives a value for each stream opened
@@ -40,7 +41,11 @@ func (f *fakeAPI) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (bus
 		return nil, errors.New("bad mask")
 	}
 	f.bus = make(chan ipn.Notify, 16)
-	f.bus <- ipn.Notify{InitialStatus: f.status}
+	if f.legacy {
+		f.bus <- ipn.Notify{State: new(ipn.Running)}
+	} else {
+		f.bus <- ipn.Notify{InitialStatus: f.status}
+	}
 	f.opened <- struct{}{}
 	return &fakeBus{ctx: ctx, ch: f.bus}, nil
 }
@@ -236,4 +241,22 @@ func TestSharedSettingsFollowReload(t *testing.T) {
 		t.Errorf("after a is gone: probe %s, stale %s; want b's 5s and 2m", got, stale)
 	}
 	release(b, w)
+}
+
+// TestWatchOldTailscaled: without InitialStatus, the status is read again on
+// every message, so changes still arrive.
+func TestWatchOldTailscaled(t *testing.T) {
+	st := testStatus()
+	f := newFakeAPI(st)
+	f.legacy = true
+	tn := startWatched(t, f, time.Minute)
+	eventually(t, "ready from /status", func() bool { return reachable(tn, "hub") })
+
+	f.mu.Lock()
+	next := *st
+	next.Peer = map[key.NodePublic]*ipnstate.PeerStatus{key.NewNode().Public(): peerStatus(2, "hub.ts.net.", "100.64.0.2", false)}
+	f.status = &next
+	f.mu.Unlock()
+	f.send(ipn.Notify{Engine: &ipn.EngineStatus{}})
+	eventually(t, "hub offline after a message", func() bool { return !reachable(tn, "hub") })
 }
