@@ -121,9 +121,15 @@ func setupLoopback() error {
 }
 
 // Require skips t unless the tests run in a namespace made by RunInNetns.
+// In CI (CI set in the environment), which can make namespaces, it fails
+// instead, so that the end-to-end tests are never skipped there unnoticed.
 func Require(t testing.TB) {
 	t.Helper()
-	if netnsErr != nil {
+	switch {
+	case netnsErr == nil:
+	case os.Getenv("CI") != "":
+		t.Fatalf("needs a network namespace, and CI must run this test: %v", netnsErr)
+	default:
 		t.Skipf("needs a network namespace: %v", netnsErr)
 	}
 }
