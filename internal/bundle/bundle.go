@@ -28,6 +28,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/view"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
+	_ "github.com/tailhorizon/tailhorizon/plugin/fallback"
 	_ "github.com/tailhorizon/tailhorizon/plugin/tailnet"
 )
 
@@ -36,6 +37,8 @@ import (
 // sit after cache (so their answers are cached) and hosts (so a local
 // override wins), and before the static sources (template, file) and
 // forward, which stand for the public answer and catch what they pass on.
+// fallback comes first of ours: it runs the rest of the chain and asks the
+// public upstreams when that fails, and its answers are cached too.
 // view is last, as in CoreDNS, because it only filters server blocks.
 var Directives = []string{
 	"metadata",
@@ -53,6 +56,7 @@ var Directives = []string{
 	"acl",
 	"cache",
 	"hosts",
+	"fallback",
 	"tailnet",
 	"template",
 	"transfer",

@@ -6,7 +6,6 @@ package tailnet
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,9 @@ import (
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+	"github.com/tailhorizon/tailhorizon/internal/zone"
 )
 
 const name = "tailnet"
@@ -58,22 +60,25 @@ func (t *Tailnet) Name() string { return name }
 // ServeDNS implements the plugin.Handler interface.
 func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
-	zone := matchZone(t.Zones, state.Name())
-	if zone == "" {
+	z := zone.Match(t.Zones, state.Name())
+	if z == "" {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
-	state.Zone = zone
+	state.Zone = z
+	if !policy.FromContext(ctx).Allows(policy.Tailnet) {
+		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
+	}
 	tbl := t.table.Load()
-	if state.Name() == zone {
+	if state.Name() == z {
 		return t.answer(ctx, state, t.apex(state, tbl), nil, resultAnswer)
 	}
 	if tbl == nil || tbl.state == stateDown || !tbl.running {
 		return t.pass(ctx, state, resultDown)
 	}
-	if dnsutil.IsReverse(zone) > 0 {
+	if dnsutil.IsReverse(z) > 0 {
 		return t.servePTR(ctx, state, tbl)
 	}
-	e := tbl.names[hostLabel(state.Name(), zone)]
+	e := tbl.names[zone.HostLabel(state.Name(), z)]
 	if e == nil {
 		return t.notFound(ctx, state)
 	}
@@ -131,49 +136,13 @@ func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, r
 		m.Ns = []dns.RR{t.soa(state.Zone, t.table.Load(), ttl)}
 	}
 	state.W.WriteMsg(m)
+	policy.FromContext(ctx).Answered(policy.Tailnet)
 	t.count(ctx, result)
 	return dns.RcodeSuccess, nil
 }
 
 func (t *Tailnet) count(ctx context.Context, r result) {
 	t.counters.get(metrics.WithServer(ctx), metrics.WithView(ctx))[r].Inc()
-}
-
-// matchZone returns the longest of zones that qname is in, or "". Both are
-// lowercase FQDNs. It is plugin.Zones.Matches without the allocations of
-// dns.IsSubDomain, which matter with the 64 reverse zones of 100.64.0.0/10.
-func matchZone(zones []string, qname string) string {
-	best := ""
-	for _, z := range zones {
-		if len(z) <= len(best) || !strings.HasSuffix(qname, z) {
-			continue
-		}
-		if i := len(qname) - len(z); i == 0 || z == "." || (qname[i-1] == '.' && !escaped(qname, i-1)) {
-			best = z
-		}
-	}
-	return best
-}
-
-// escaped reports whether the byte at i of s is escaped by a backslash.
-func escaped(s string, i int) bool {
-	n := 0
-	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
-		n++
-	}
-	return n%2 == 1
-}
-
-// hostLabel returns the lowercase label just below zone: the host that
-// owns qname. qname is lowercase and below zone.
-func hostLabel(qname, zone string) string {
-	rest := qname[:len(qname)-len(zone)-1] // without ".zone"
-	for i := len(rest) - 1; i >= 0; i-- {
-		if rest[i] == '.' && !escaped(rest, i) {
-			return rest[i+1:]
-		}
-	}
-	return rest
 }
 
 // addresses returns the records of e for the query, and reports whether

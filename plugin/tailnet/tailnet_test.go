@@ -11,6 +11,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
 )
 
 // nextRcode is what the next plugin returns, so a test sees a fallthrough.
@@ -202,20 +204,6 @@ func TestProbeFailureFallsThrough(t *testing.T) {
 	}
 }
 
-func TestHostLabel(t *testing.T) {
-	cases := []struct{ qname, zone, want string }{
-		{"hub.example.org.", "example.org.", "hub"},
-		{"a.b.hub.example.org.", "example.org.", "hub"},
-		{`a\.b.hub.example.org.`, "example.org.", "hub"},
-		{`a.hub\.x.example.org.`, "example.org.", `hub\.x`},
-	}
-	for _, c := range cases {
-		if got := hostLabel(c.qname, c.zone); got != c.want {
-			t.Errorf("hostLabel(%q, %q) = %q; want %q", c.qname, c.zone, got, c.want)
-		}
-	}
-}
-
 func TestRequestsCounted(t *testing.T) {
 	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
 	cases := []struct {
@@ -235,6 +223,31 @@ func TestRequestsCounted(t *testing.T) {
 			tn.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, c.qtype))
 			if got := testutil.ToFloat64(counter) - before; got != 1 {
 				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	cases := []struct {
+		name     string
+		allowed  policy.Source
+		wantNext bool
+	}{
+		{"tailnet allowed", policy.Tailnet | policy.Public, false},
+		{"public only skips the tailnet", policy.Public, true},
+	}
+	tn := newTestTailnet(testSnapshot(), nil)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := &policy.Decision{Allowed: c.allowed}
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, _ := tn.ServeDNS(policy.NewContext(context.Background(), d), rec, new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA))
+			if gotNext := rcode == nextRcode && rec.Msg == nil; gotNext != c.wantNext {
+				t.Errorf("went to the next plugin = %v; want %v", gotNext, c.wantNext)
+			}
+			if answered := d.AnsweredBy == policy.Tailnet; answered == c.wantNext {
+				t.Errorf("AnsweredBy = %v; want tailnet only when it answered", d.AnsweredBy)
 			}
 		})
 	}

@@ -1,0 +1,152 @@
+// Package fallback implements a plugin that asks public upstreams when the
+// rest of the chain could not answer (NXDOMAIN, SERVFAIL, REFUSED, or no
+// plugin at all), and that enforces, per name, which sources may answer.
+package fallback
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+	"github.com/tailhorizon/tailhorizon/internal/zone"
+)
+
+const name = "fallback"
+
+var log = clog.NewWithPlugin(name)
+
+// Fallback is the plugin handler.
+type Fallback struct {
+	Next  plugin.Handler
+	Zones []string
+
+	rcodes   []int // chain rcodes that send the query to the upstreams
+	original bool  // ask the upstreams the question as it reached this plugin
+	ede      bool  // mark answers from the upstreams with an Extended DNS Error
+	rules    rules
+	up       upstreams
+}
+
+// New returns a Fallback with the defaults of the Corefile syntax.
+func New() *Fallback {
+	return &Fallback{rcodes: []int{dns.RcodeNameError, dns.RcodeServerFailure, dns.RcodeRefused}}
+}
+
+// Name implements the plugin.Handler interface.
+func (f *Fallback) Name() string { return name }
+
+// ServeDNS implements the plugin.Handler interface.
+func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	z := zone.Match(f.Zones, state.Name())
+	if z == "" {
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+	}
+	if strings.HasPrefix(state.Name(), "_acme-challenge.") {
+		return f.upstream(ctx, w, r, reasonACME)
+	}
+	d := &policy.Decision{Allowed: policy.All}
+	if state.Name() != z {
+		d.Allowed = f.rules.lookup(zone.HostLabel(state.Name(), z))
+	}
+	if d.Allowed == policy.Public {
+		return f.upstream(ctx, w, r, reasonPublicOnly)
+	}
+	asked := r
+	if f.original {
+		asked = r.Copy()
+	}
+	nw := nonwriter.New(w)
+	rcode, _ := plugin.NextOrFailure(f.Name(), f.Next, policy.NewContext(ctx, d), nw, r)
+	reply := nw.Msg
+	if reply != nil && !slices.Contains(f.rcodes, reply.Rcode) && (d.AnsweredBy != 0 || d.Allows(policy.Public)) {
+		w.WriteMsg(reply)
+		return dns.RcodeSuccess, nil
+	}
+	if !d.Allows(policy.Public) {
+		return f.private(ctx, state, reply, d)
+	}
+	return f.upstream(ctx, w, asked, reasonOf(reply, rcode))
+}
+
+// private answers a name that must never get the public answer: with what
+// an allowed source said, or else NXDOMAIN.
+func (f *Fallback) private(ctx context.Context, state request.Request, reply *dns.Msg, d *policy.Decision) (int, error) {
+	if reply != nil && d.AnsweredBy != 0 {
+		state.W.WriteMsg(reply)
+		return dns.RcodeSuccess, nil
+	}
+	m := new(dns.Msg)
+	m.SetRcode(state.Req, dns.RcodeNameError)
+	m.Authoritative = true
+	if reply != nil {
+		m.Ns = reply.Ns // keep the chain's SOA for negative caching
+	}
+	state.W.WriteMsg(m)
+	privateBlocked.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx)).Inc()
+	return dns.RcodeSuccess, nil
+}
+
+// upstream asks the public upstreams and writes their answer, or SERVFAIL
+// with the reason when none answers.
+func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, reason string) (int, error) {
+	server, view := metrics.WithServer(ctx), metrics.WithView(ctx)
+	requests.WithLabelValues(server, view, reason).Inc()
+	ew := &edeWriter{ResponseWriter: w, req: r}
+	if f.ede {
+		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
+	}
+	rcode, err := f.up.fwd.ServeDNS(ctx, ew, r)
+	if plugin.ClientWrite(rcode) && err == nil {
+		return rcode, nil
+	}
+	upstreamErrors.WithLabelValues(server, view).Inc()
+	log.Debugf("upstreams failed for %s: %v", r.Question[0].Name, err)
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeServerFailure)
+	ew.code, ew.text = dns.ExtendedErrorCodeNoReachableAuthority, "fallback: no upstream answered ("+reason+")"
+	ew.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// reasonOf names why the chain's result went to the upstreams: the rcode
+// it wrote, or returned without writing, or that it fell off its end.
+func reasonOf(reply *dns.Msg, rcode int) string {
+	switch {
+	case reply != nil:
+		rcode = reply.Rcode
+	case rcode == dns.RcodeSuccess, rcode == dns.RcodeServerFailure:
+		return reasonFellOff // NextOrFailure's "no next plugin" is a SERVFAIL too
+	}
+	return strings.ToLower(dns.RcodeToString[rcode])
+}
+
+// edeWriter adds an Extended DNS Error (RFC 8914) to the reply when the
+// client asked with EDNS and a code is set.
+type edeWriter struct {
+	dns.ResponseWriter
+	req  *dns.Msg
+	code uint16
+	text string // "" for no EDE
+}
+
+func (w *edeWriter) WriteMsg(m *dns.Msg) error {
+	if w.text != "" && w.req.IsEdns0() != nil {
+		opt := m.IsEdns0()
+		if opt == nil {
+			m.SetEdns0(w.req.IsEdns0().UDPSize(), false)
+			opt = m.IsEdns0()
+		}
+		opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: w.code, ExtraText: w.text})
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}

@@ -1,0 +1,234 @@
+package fallback
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+)
+
+// publicIP is what the fake public upstream answers for every A query.
+const publicIP = "203.0.113.10"
+
+// upstream is a real DNS server on loopback standing in for the public
+// authority; it records the names it was asked.
+type upstream struct {
+	*dnstest.Server
+	mu    sync.Mutex
+	asked []string
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) {
+		u.mu.Lock()
+		u.asked = append(u.asked, r.Question[0].Name)
+		u.mu.Unlock()
+		m := new(dns.Msg).SetReply(r)
+		m.Authoritative = true
+		if r.Question[0].Qtype == dns.TypeA {
+			m.Answer = []dns.RR{test.A(r.Question[0].Name + " 60 IN A " + publicIP)}
+		}
+		if opt := r.IsEdns0(); opt != nil {
+			m.SetEdns0(opt.UDPSize(), false)
+		}
+		w.WriteMsg(m)
+	})
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) names() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.asked...)
+}
+
+// newTestFallback starts a fallback for example.org in front of next,
+// asking the upstream at addr.
+func newTestFallback(t *testing.T, addr string, next plugin.Handler, configure func(*Fallback)) *Fallback {
+	t.Helper()
+	f := New()
+	f.Zones = []string{"example.org."}
+	f.Next = next
+	f.up.addrs = []string{addr}
+	if configure != nil {
+		configure(f)
+	}
+	if err := f.up.build(); err != nil {
+		t.Fatal(err)
+	}
+	f.up.start()
+	t.Cleanup(func() { f.up.stop() })
+	return f
+}
+
+// chain is a stand-in for the plugins after fallback: it answers with
+// rcode (and an A record for NOERROR), as source when source is set, or
+// returns rcode without writing when write is false.
+func chain(rcode int, source policy.Source, write bool) plugin.Handler {
+	return plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		if !write {
+			return rcode, nil
+		}
+		m := new(dns.Msg)
+		m.SetRcode(r, rcode)
+		if rcode == dns.RcodeSuccess {
+			m.Answer = []dns.RR{test.A(r.Question[0].Name + " 10 IN A 100.64.0.2")}
+		}
+		w.WriteMsg(m)
+		policy.FromContext(ctx).Answered(source)
+		return dns.RcodeSuccess, nil
+	})
+}
+
+func TestServeDNS(t *testing.T) {
+	up := newUpstream(t)
+	cases := []struct {
+		name      string
+		next      plugin.Handler
+		configure func(*Fallback)
+		qname     string
+		wantRcode int
+		wantIP    string // the A record answered; "" for none
+		wantAsked bool   // the upstream was asked
+	}{
+		{"chain answers", chain(dns.RcodeSuccess, policy.Tailnet, true), nil, "hub.example.org.", dns.RcodeSuccess, "100.64.0.2", false},
+		{"chain NXDOMAIN goes public", chain(dns.RcodeNameError, 0, true), nil, "hub.example.org.", dns.RcodeSuccess, publicIP, true},
+		{"chain SERVFAIL goes public", chain(dns.RcodeServerFailure, 0, true), nil, "hub.example.org.", dns.RcodeSuccess, publicIP, true},
+		{"chain REFUSED goes public", chain(dns.RcodeRefused, 0, true), nil, "hub.example.org.", dns.RcodeSuccess, publicIP, true},
+		{"chain fell off its end", nil, nil, "hub.example.org.", dns.RcodeSuccess, publicIP, true},
+		{"SERVFAIL not in the on list", chain(dns.RcodeServerFailure, 0, true),
+			func(f *Fallback) { f.rcodes = []int{dns.RcodeNameError} }, "hub.example.org.", dns.RcodeServerFailure, "", false},
+		{"acme challenge always public", chain(dns.RcodeSuccess, policy.Tailnet, true), nil, "_acme-challenge.hub.example.org.", dns.RcodeSuccess, publicIP, true},
+		{"public-only name skips the chain", chain(dns.RcodeSuccess, policy.Tailnet, true),
+			func(f *Fallback) { f.rules.add("www", []string{"public"}) }, "www.example.org.", dns.RcodeSuccess, publicIP, true},
+		{"private name answered by the tailnet", chain(dns.RcodeSuccess, policy.Tailnet, true),
+			func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) }, "registry.example.org.", dns.RcodeSuccess, "100.64.0.2", false},
+		{"private name never gets a public answer from the chain", chain(dns.RcodeSuccess, 0, true),
+			func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) }, "x.registry.example.org.", dns.RcodeNameError, "", false},
+		{"private name never goes to the upstreams", chain(dns.RcodeNameError, 0, true),
+			func(f *Fallback) { f.rules.add("reg*", []string{"tailnet", "lan"}) }, "registry.example.org.", dns.RcodeNameError, "", false},
+		{"name outside the zones", chain(dns.RcodeNameError, 0, true), nil, "hub.example.net.", dns.RcodeNameError, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTestFallback(t, up.Addr, c.next, c.configure)
+			before := len(up.names())
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			f.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.qname, dns.TypeA))
+			if rec.Msg == nil {
+				t.Fatal("nothing written")
+			}
+			if rec.Msg.Rcode != c.wantRcode {
+				t.Errorf("rcode = %s; want %s", dns.RcodeToString[rec.Msg.Rcode], dns.RcodeToString[c.wantRcode])
+			}
+			gotIP := ""
+			if len(rec.Msg.Answer) > 0 {
+				gotIP = rec.Msg.Answer[0].(*dns.A).A.String()
+			}
+			if gotIP != c.wantIP {
+				t.Errorf("answer = %q; want %q", gotIP, c.wantIP)
+			}
+			if asked := len(up.names()) > before; asked != c.wantAsked {
+				t.Errorf("upstream asked = %v; want %v", asked, c.wantAsked)
+			}
+		})
+	}
+}
+
+func TestPolicyReachesTheChain(t *testing.T) {
+	up := newUpstream(t)
+	var got policy.Source
+	next := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		got = policy.FromContext(ctx).Allowed
+		return chain(dns.RcodeSuccess, policy.LAN, true).ServeDNS(ctx, w, r)
+	})
+	f := newTestFallback(t, up.Addr, next, func(f *Fallback) {
+		f.rules.add("grafana", []string{"tailnet", "lan", "public"})
+		f.rules.add("nas", []string{"lan"})
+	})
+	f.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion("a.nas.example.org.", dns.TypeA))
+	if got != policy.LAN {
+		t.Errorf("the chain saw allowed sources %v; want lan", got)
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	// A closed port on loopback: nothing answers there.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := pc.LocalAddr().String()
+	pc.Close()
+	f := newTestFallback(t, dead, chain(dns.RcodeNameError, 0, true), nil)
+	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	f.ServeDNS(context.Background(), rec, q)
+	if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("got %v; want SERVFAIL", rec.Msg)
+	}
+	if code, text := ede(rec.Msg); code != dns.ExtendedErrorCodeNoReachableAuthority || text == "" {
+		t.Errorf("EDE = %d %q; want %d with the reason", code, text, dns.ExtendedErrorCodeNoReachableAuthority)
+	}
+}
+
+func TestEDEOnFallbackAnswers(t *testing.T) {
+	up := newUpstream(t)
+	f := newTestFallback(t, up.Addr, chain(dns.RcodeNameError, 0, true), func(f *Fallback) { f.ede = true })
+	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	f.ServeDNS(context.Background(), rec, q)
+	if code, text := ede(rec.Msg); code != dns.ExtendedErrorCodeOther || text != "answered by the fallback upstreams: nxdomain" {
+		t.Errorf("EDE = %d %q; want the reason nxdomain", code, text)
+	}
+	rec = dnstest.NewRecorder(&test.ResponseWriter{})
+	f.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA))
+	if rec.Msg.IsEdns0() != nil {
+		t.Error("a query without EDNS got an OPT record")
+	}
+}
+
+func TestOriginal(t *testing.T) {
+	cases := []struct {
+		original bool
+		want     string
+	}{
+		{false, "rewritten.example.org."},
+		{true, "hub.example.org."},
+	}
+	for _, c := range cases {
+		up := newUpstream(t)
+		rewrite := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+			r.Question[0].Name = "rewritten.example.org."
+			return chain(dns.RcodeNameError, 0, true).ServeDNS(ctx, w, r)
+		})
+		f := newTestFallback(t, up.Addr, rewrite, func(f *Fallback) { f.original = c.original })
+		f.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA))
+		if got := up.names(); len(got) != 1 || got[0] != c.want {
+			t.Errorf("original=%v: upstream asked %v; want %s", c.original, got, c.want)
+		}
+	}
+}
+
+func ede(m *dns.Msg) (uint16, string) {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e.InfoCode, e.ExtraText
+			}
+		}
+	}
+	return 0, ""
+}

@@ -1,0 +1,110 @@
+package fallback
+
+import (
+	"strings"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/miekg/dns"
+)
+
+func init() { plugin.Register(name, setup) }
+
+func setup(c *caddy.Controller) error {
+	f, err := parse(c)
+	if err != nil {
+		return plugin.Error(name, err)
+	}
+	c.OnStartup(func() error {
+		f.up.start()
+		return nil
+	})
+	c.OnShutdown(f.up.stop)
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		f.Next = next
+		return f
+	})
+	return nil
+}
+
+// parse reads one fallback block.
+func parse(c *caddy.Controller) (*Fallback, error) {
+	f := New()
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return nil, plugin.ErrOnce
+		}
+		i++
+		f.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		for c.NextBlock() {
+			if err := parseOption(c, f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(f.up.addrs) == 0 {
+		return nil, c.Err("fallback needs upstreams: add 'to ADDRESS...'")
+	}
+	if err := f.up.build(); err != nil {
+		return nil, c.Errf("to: %v", err)
+	}
+	return f, nil
+}
+
+func parseOption(c *caddy.Controller, f *Fallback) error {
+	switch c.Val() {
+	case "on":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		f.rcodes = nil
+		for _, a := range args {
+			rc, ok := dns.StringToRcode[strings.ToUpper(a)]
+			if !ok || rc == dns.RcodeSuccess {
+				return c.Errf("on %q: want rcodes such as NXDOMAIN SERVFAIL REFUSED", a)
+			}
+			f.rcodes = append(f.rcodes, rc)
+		}
+	case "to":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		f.up.addrs = append(f.up.addrs, args...)
+	case "tls_servername":
+		if !c.NextArg() {
+			return c.ArgErr()
+		}
+		f.up.tlsServerName = c.Val()
+	case "force_tcp", "prefer_udp", "original", "ede":
+		option := c.Val()
+		if c.NextArg() {
+			return c.ArgErr()
+		}
+		switch option {
+		case "force_tcp":
+			f.up.forceTCP = true
+		case "prefer_udp":
+			f.up.preferUDP = true
+		case "original":
+			f.original = true
+		case "ede":
+			f.ede = true
+		}
+	case "policy":
+		args := c.RemainingArgs()
+		if len(args) < 2 {
+			return c.ArgErr()
+		}
+		if err := f.rules.add(args[0], args[1:]); err != nil {
+			return c.Err(err.Error())
+		}
+	default:
+		return c.Errf("unknown property %q", c.Val())
+	}
+	return nil
+}

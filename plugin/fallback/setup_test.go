@@ -1,0 +1,88 @@
+package fallback
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name    string
+		input   string
+		wantErr string
+		check   func(*Fallback) string
+	}{
+		{"defaults", "fallback {\n to 127.0.0.1:5301\n}", "", func(f *Fallback) string {
+			if !slices.Equal(f.rcodes, []int{dns.RcodeNameError, dns.RcodeServerFailure, dns.RcodeRefused}) || f.original || f.ede {
+				return "defaults differ"
+			}
+			if len(f.Zones) != 1 || f.Zones[0] != "example.org." || len(f.up.proxies) != 1 {
+				return "zones or upstreams differ"
+			}
+			return ""
+		}},
+		{"every option", `fallback example.org {
+			on NXDOMAIN refused
+			to 127.0.0.1:5301 tls://127.0.0.1:8853 [::1]:5301
+			tls_servername dns.example.net
+			original
+			ede
+			prefer_udp
+			policy registry tailnet
+			policy grafana tailnet lan public
+			policy www public
+			policy ci-* tailnet lan
+		}`, "", func(f *Fallback) string {
+			switch {
+			case !slices.Equal(f.rcodes, []int{dns.RcodeNameError, dns.RcodeRefused}):
+				return "rcodes differ"
+			case len(f.up.proxies) != 3 || f.up.tlsServerName != "dns.example.net" || !f.up.preferUDP:
+				return "upstreams differ"
+			case !f.original || !f.ede:
+				return "flags differ"
+			case f.rules.lookup("registry") != policy.Tailnet, f.rules.lookup("www") != policy.Public,
+				f.rules.lookup("ci-42") != policy.Tailnet|policy.LAN, f.rules.lookup("other") != policy.All:
+				return "policy differs"
+			}
+			return ""
+		}},
+		{"no upstream", "fallback", "needs upstreams", nil},
+		{"bad upstream", "fallback {\n to nowhere\n}", "to: not an IP address or file", nil},
+		{"unsupported transport", "fallback {\n to https://127.0.0.1\n}", "only dns:// and tls://", nil},
+		{"bad rcode", "fallback {\n on NOPE\n to 127.0.0.1\n}", `on "NOPE"`, nil},
+		{"NOERROR is not a trigger", "fallback {\n on NOERROR\n to 127.0.0.1\n}", `on "NOERROR"`, nil},
+		{"unknown source", "fallback {\n to 127.0.0.1\n policy www wan\n}", `unknown source "wan"`, nil},
+		{"sources out of order", "fallback {\n to 127.0.0.1\n policy www public tailnet\n}", "in the order they are asked", nil},
+		{"policy with a dotted name", "fallback {\n to 127.0.0.1\n policy a.b public\n}", "want a host label", nil},
+		{"policy twice", "fallback {\n to 127.0.0.1\n policy www public\n policy www tailnet\n}", "given twice", nil},
+		{"policy without sources", "fallback {\n to 127.0.0.1\n policy www\n}", "Wrong argument count", nil},
+		{"unknown option", "fallback {\n to 127.0.0.1\n orignal\n}", `unknown property "orignal"`, nil},
+		{"twice", "fallback {\n to 127.0.0.1\n}\nfallback {\n to 127.0.0.1\n}", "this plugin", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctl := caddy.NewTestController("dns", c.input)
+			ctl.ServerBlockKeys = []string{"example.org."}
+			f, err := parse(ctl)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("parse error = %v; want one containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse error = %v; want none", err)
+			}
+			if msg := c.check(f); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}

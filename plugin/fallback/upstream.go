@@ -1,0 +1,65 @@
+package fallback
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/coredns/coredns/plugin/forward"
+	pkgparse "github.com/coredns/coredns/plugin/pkg/parse"
+	"github.com/coredns/coredns/plugin/pkg/proxy"
+	"github.com/coredns/coredns/plugin/pkg/transport"
+)
+
+// upstreams are the public servers the fallback asks. They are served by
+// CoreDNS's own forward plugin, so health checks, failover between
+// upstreams, retries over TCP and DNS-over-TLS work as they do there.
+type upstreams struct {
+	addrs         []string // as written in the Corefile
+	tlsServerName string   // for tls:// upstreams; "" uses the address
+	forceTCP      bool
+	preferUDP     bool
+
+	proxies []*proxy.Proxy
+	fwd     *forward.Forward // nil until start
+}
+
+// build checks the addresses and makes the proxies, without starting them.
+func (u *upstreams) build() error {
+	hosts, err := pkgparse.HostPortOrFile(u.addrs...)
+	if err != nil {
+		return err
+	}
+	u.proxies = nil
+	for _, host := range hosts {
+		trans, addr := pkgparse.Transport(host)
+		switch trans {
+		case transport.DNS, transport.TLS:
+		default:
+			return fmt.Errorf("%s: only dns:// and tls:// upstreams are supported", host)
+		}
+		p := proxy.NewProxy(name, addr, trans)
+		if trans == transport.TLS {
+			p.SetTLSConfig(&tls.Config{ServerName: u.tlsServerName, ClientSessionCache: tls.NewLRUClientSessionCache(1)})
+		}
+		u.proxies = append(u.proxies, p)
+	}
+	return nil
+}
+
+// start hands the proxies to a forward instance, which begins health
+// checking them.
+func (u *upstreams) start() {
+	f := forward.New()
+	f.SetProxyOptions(proxy.Options{ForceTCP: u.forceTCP, PreferUDP: u.preferUDP, HCRecursionDesired: true, HCDomain: "."})
+	for _, p := range u.proxies {
+		f.SetProxy(p)
+	}
+	u.fwd = f
+}
+
+func (u *upstreams) stop() error {
+	if u.fwd == nil {
+		return nil
+	}
+	return u.fwd.OnShutdown()
+}
