@@ -1,0 +1,125 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/test/tailnettest"
+)
+
+// fallbackCorefile serves example.org from the tailnet at socket, with the
+// public authority at upstream behind the fallback. tailnet is written
+// first and without fallthrough: only the directive order puts fallback
+// in front of it.
+func fallbackCorefile(socket, upstream string) string {
+	return fmt.Sprintf(`.:0 {
+    bind 127.0.0.1
+    tailnet example.org {
+        socket %s
+        alias registry beta
+    }
+    fallback example.org {
+        to %s
+        policy registry tailnet
+        policy www public
+    }
+}
+`, socket, upstream)
+}
+
+func TestFallback(t *testing.T) {
+	tn := tailnettest.Start(t)
+	hub := tn.AddNode(t, "hub")
+	beta := tn.AddNode(t, "beta")
+	api := hub.ServeLocalAPI(t)
+	auth := startAuthority(t)
+	_, srv := startCoreDNS(t, fallbackCorefile(api.Path, auth))
+	ask := func(name string, qtype uint16) func() *dns.Msg {
+		return func() *dns.Msg { return exchange(t, srv, name, qtype) }
+	}
+	waitFor(t, 20*time.Second, "beta answered from the tailnet", ask("beta.example.org", dns.TypeA),
+		func(r *dns.Msg) bool { return hasA(r, beta.IPv4) })
+
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer string // the data of the one answer; "" for none
+	}{
+		{"online peer gets its tailnet address", "grafana.hub.example.org", dns.TypeA, dns.RcodeSuccess, hub.IPv4.String()},
+		{"unknown name gets the public answer, though tailnet has no fallthrough", "blog.example.org", dns.TypeA, dns.RcodeSuccess, vpsIPv4},
+		{"public-only name skips the tailnet", "www.example.org", dns.TypeA, dns.RcodeSuccess, wwwIPv4},
+		{"acme challenge goes public", "_acme-challenge.hub.example.org", dns.TypeTXT, dns.RcodeSuccess, `"public-token"`},
+		{"private name while its peer is online", "registry.example.org", dns.TypeA, dns.RcodeSuccess, beta.IPv4.String()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := exchange(t, srv, c.qname, c.qtype)
+			if r.Rcode != c.rcode || answerData(r) != c.answer {
+				t.Errorf("got %s %q; want %s %q", dns.RcodeToString[r.Rcode], answerData(r), dns.RcodeToString[c.rcode], c.answer)
+			}
+		})
+	}
+
+	t.Run("offline peer gets the public answer within 1s", func(t *testing.T) {
+		beta.Close()
+		took := waitFor(t, 10*time.Second, "beta answered by the public zone", ask("beta.example.org", dns.TypeA),
+			func(r *dns.Msg) bool { return answerData(r) == vpsIPv4 })
+		t.Logf("public answer %s after beta left", took)
+		if took > time.Second {
+			t.Errorf("public answer after %s; want within 1s", took)
+		}
+	})
+	t.Run("private name with its peer offline is NXDOMAIN, not the public answer", func(t *testing.T) {
+		r := exchange(t, srv, "registry.example.org", dns.TypeA)
+		if r.Rcode != dns.RcodeNameError || len(r.Answer) != 0 {
+			t.Errorf("got %s %v; want NXDOMAIN", dns.RcodeToString[r.Rcode], r.Answer)
+		}
+	})
+}
+
+func TestFallbackUpstreamDown(t *testing.T) {
+	tn := tailnettest.Start(t)
+	hub := tn.AddNode(t, "hub")
+	api := hub.ServeLocalAPI(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := pc.LocalAddr().String()
+	pc.Close() // nothing answers there now
+	_, srv := startCoreDNS(t, fallbackCorefile(api.Path, dead))
+	waitFor(t, 20*time.Second, "hub answered", func() *dns.Msg { return exchange(t, srv, "hub.example.org", dns.TypeA) },
+		func(r *dns.Msg) bool { return hasA(r, hub.IPv4) })
+
+	r := exchange(t, srv, "blog.example.org", dns.TypeA)
+	if r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode = %s; want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	var reason string
+	for _, o := range r.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok && e.InfoCode == dns.ExtendedErrorCodeNoReachableAuthority {
+			reason = e.ExtraText
+		}
+	}
+	if reason == "" {
+		t.Errorf("no Extended DNS Error with the reason in %v", r)
+	}
+	if r := exchange(t, srv, "hub.example.org", dns.TypeA); !hasA(r, hub.IPv4) {
+		t.Errorf("after the upstream failed, hub: %v; want the server still answering", answers(r))
+	}
+}
+
+// answerData returns the data of the single answer record, or "".
+func answerData(r *dns.Msg) string {
+	if len(r.Answer) != 1 {
+		return ""
+	}
+	h := r.Answer[0].Header().String()
+	return r.Answer[0].String()[len(h):]
+}
