@@ -1,0 +1,182 @@
+package test
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/tailnettest"
+)
+
+// Client addresses the deployment tests ask from. The test binary runs in
+// its own network namespace, where lo holds 198.18.0.1 (standing in for a
+// LAN address) and the tests add a tailnet address.
+var (
+	tailnetClient = netip.MustParseAddr("100.64.99.9")
+	lanClient     = netip.MustParseAddr("198.18.0.1")
+	publicClient  = netip.MustParseAddr("127.0.0.1")
+)
+
+// deployment starts a shipped Corefile from docs/corefiles against the test
+// tailnet and authority, and returns its address.
+func deployment(t *testing.T, file, socket, authority string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "corefiles", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(freeport.Get(t))
+	corefile := strings.NewReplacer(
+		"/var/run/tailscale/tailscaled.sock", socket,
+		"127.0.0.1:5301", authority,
+		"example.org:5300 {", "example.org:"+port+" {",
+		"example.org:53 {", "example.org:"+port+" {",
+		// The LAN of the test namespace; the shipped files name the private ranges.
+		"'192.168.0.0/16'", "'198.18.0.0/15'",
+	).Replace(string(b))
+	startCoreDNS(t, corefile)
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// exchangeFrom asks server from the source address from.
+func exchangeFrom(t *testing.T, from netip.Addr, server, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: from.AsSlice()}}}
+	r, _, err := c.Exchange(new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype), server)
+	if err != nil {
+		t.Fatalf("query %s from %s: %v", name, from, err)
+	}
+	return r
+}
+
+// addLoopbackAddr gives lo another address for the rest of the test.
+func addLoopbackAddr(t *testing.T, a netip.Addr) {
+	t.Helper()
+	prefix := netip.PrefixFrom(a, a.BitLen()).String()
+	if out, err := exec.Command("ip", "addr", "add", prefix, "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add %s: %v: %s", prefix, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "addr", "del", prefix, "dev", "lo").Run() })
+}
+
+type deploymentCase struct {
+	name  string
+	from  netip.Addr
+	qname string
+	qtype uint16
+	rcode int
+	want  string // the data of the one answer; "" for none
+}
+
+func TestDeployments(t *testing.T) {
+	tn := tailnettest.Start(t)
+	hub := tn.AddNode(t, "hub")
+	tn.AddNode(t, "beta")
+	api := hub.ServeLocalAPI(t)
+	auth := startAuthority(t)
+	addLoopbackAddr(t, tailnetClient)
+	hubIP := hub.IPv4.String()
+
+	deployments := []struct {
+		file  string
+		cases []deploymentCase
+	}{
+		{"device.Corefile", []deploymentCase{
+			{"tailnet name", publicClient, "grafana.hub.example.org", dns.TypeA, dns.RcodeSuccess, hubIP},
+			{"alias", publicClient, "registry.example.org", dns.TypeA, dns.RcodeSuccess, hubIP},
+			{"unknown name goes public", publicClient, "blog.example.org", dns.TypeA, dns.RcodeSuccess, vpsIPv4},
+			{"acme goes public", publicClient, "_acme-challenge.hub.example.org", dns.TypeTXT, dns.RcodeSuccess, `"public-token"`},
+		}},
+		{"split-dns.Corefile", []deploymentCase{
+			{"tailnet client gets the tailnet address", tailnetClient, "grafana.hub.example.org", dns.TypeA, dns.RcodeSuccess, hubIP},
+			{"tailnet client gets the private name", tailnetClient, "registry.example.org", dns.TypeA, dns.RcodeSuccess, hubIP},
+			{"LAN client gets no tailnet address", lanClient, "hub.example.org", dns.TypeA, dns.RcodeSuccess, vpsIPv4},
+			{"LAN client: private name is NXDOMAIN", lanClient, "registry.example.org", dns.TypeA, dns.RcodeNameError, ""},
+			{"other client gets the public answer", publicClient, "hub.example.org", dns.TypeA, dns.RcodeSuccess, vpsIPv4},
+			{"other client: private name is NXDOMAIN", publicClient, "registry.example.org", dns.TypeA, dns.RcodeNameError, ""},
+		}},
+		{"public.Corefile", []deploymentCase{
+			{"tailnet client gets the tailnet address", tailnetClient, "hub.example.org", dns.TypeA, dns.RcodeSuccess, hubIP},
+			{"public client gets the VPS", publicClient, "hub.example.org", dns.TypeA, dns.RcodeSuccess, vpsIPv4},
+			{"public client gets the VPS over IPv6", publicClient, "hub.example.org", dns.TypeAAAA, dns.RcodeSuccess, vpsIPv6},
+			{"public client: private name is NXDOMAIN", publicClient, "x.registry.example.org", dns.TypeA, dns.RcodeNameError, ""},
+			{"public client: www", publicClient, "www.example.org", dns.TypeA, dns.RcodeSuccess, wwwIPv4},
+		}},
+	}
+	for _, d := range deployments {
+		t.Run(d.file, func(t *testing.T) {
+			srv := deployment(t, d.file, api.Path, auth)
+			// A new name each time: the public answer to a query made before
+			// the table is loaded may be cached.
+			n := 0
+			waitFor(t, 20*time.Second, "the tailnet is loaded", func() *dns.Msg {
+				n++
+				return exchangeFrom(t, tailnetClient, srv, "w"+strconv.Itoa(n)+".hub.example.org", dns.TypeA)
+			}, func(r *dns.Msg) bool { return answerData(r) == hubIP })
+			for _, c := range d.cases {
+				t.Run(c.name, func(t *testing.T) {
+					r := exchangeFrom(t, c.from, srv, c.qname, c.qtype)
+					if r.Rcode != c.rcode || answerData(r) != c.want {
+						t.Errorf("got %s %q; want %s %q", dns.RcodeToString[r.Rcode], answerData(r), dns.RcodeToString[c.rcode], c.want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestPublicViewLeaksNothing asks the public-facing deployment, as a
+// public client, for every name the tailnet has and more, and checks that
+// no answer carries a tailnet or LAN address or a tailnet name.
+func TestPublicViewLeaksNothing(t *testing.T) {
+	tn := tailnettest.Start(t)
+	hub := tn.AddNode(t, "hub")
+	beta := tn.AddNode(t, "beta")
+	api := hub.ServeLocalAPI(t)
+	srv := deployment(t, "public.Corefile", api.Path, startAuthority(t))
+
+	tailnetRange := netip.MustParsePrefix("100.64.0.0/10")
+	tailnetV6 := netip.MustParsePrefix("fd7a:115c:a1e0::/48")
+	lan := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("fc00::/7")}
+	names := []string{"hub", "beta", "registry", "x.registry", "grafana.hub", "www", "example.org", "ns1", tailnettest.Domain}
+	var queries []string
+	for _, n := range names {
+		queries = append(queries, strings.TrimSuffix(n+".example.org", ".example.org.example.org"))
+	}
+	for _, ip := range []netip.Addr{hub.IPv4, hub.IPv6, beta.IPv4} {
+		r, _ := dns.ReverseAddr(ip.String())
+		queries = append(queries, r)
+	}
+	for _, q := range queries {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypePTR, dns.TypeANY, dns.TypeCNAME, dns.TypeTXT} {
+			r := exchangeFrom(t, publicClient, srv, q, qtype)
+			for _, rr := range append(append(r.Answer, r.Ns...), r.Extra...) {
+				var addr netip.Addr
+				switch v := rr.(type) {
+				case *dns.A:
+					addr, _ = netip.AddrFromSlice(v.A.To4())
+				case *dns.AAAA:
+					addr, _ = netip.AddrFromSlice(v.AAAA)
+				}
+				leak := addr.IsValid() && (tailnetRange.Contains(addr) || tailnetV6.Contains(addr))
+				for _, p := range lan {
+					leak = leak || (addr.IsValid() && p.Contains(addr))
+				}
+				data := rr.String()[len(rr.Header().String()):]
+				if leak || strings.Contains(strings.ToLower(data), tailnettest.Domain) {
+					t.Errorf("%s %s leaked %s", q, dns.TypeToString[qtype], rr)
+				}
+			}
+		}
+	}
+}
