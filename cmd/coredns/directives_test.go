@@ -56,6 +56,10 @@ func TestDirectivesOrder(t *testing.T) {
 				t.Errorf("%s is at %d, after %s at %d; want it before", ours, p, after, a)
 			}
 		}
+		// fallback runs the sources and catches what they cannot answer.
+		if f, ok := pos["fallback"]; ok && ours != "fallback" && p < f {
+			t.Errorf("%s is at %d, before fallback at %d; want fallback first", ours, p, f)
+		}
 	}
 }
 
