@@ -3,11 +3,13 @@ package test
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/tailhorizon/tailhorizon/internal/freeport"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -122,4 +124,46 @@ func answerData(r *dns.Msg) string {
 	}
 	h := r.Answer[0].Header().String()
 	return r.Answer[0].String()[len(h):]
+}
+
+// TestFallbackTLS: the upstream is reached over DNS-over-TLS, verified
+// against its CA and server name.
+func TestFallbackTLS(t *testing.T) {
+	auth, ca := startTLSAuthority(t, "ns.example.net")
+	_, srv := startCoreDNS(t, fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    fallback {
+        to tls://%s
+        tls %s
+        tls_servername ns.example.net
+    }
+}
+`, auth, ca))
+	r := exchange(t, srv, "blog.example.org", dns.TypeA)
+	if answerData(r) != vpsIPv4 {
+		t.Errorf("got %s %v; want the public %s over TLS", dns.RcodeToString[r.Rcode], r.Answer, vpsIPv4)
+	}
+}
+
+// TestFallbackTruncation: an answer too large for UDP comes back truncated,
+// and the client's retry over TCP gets all of it from the upstream.
+func TestFallbackTruncation(t *testing.T) {
+	port := freeport.Get(t) // one port for UDP and TCP
+	startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    fallback {\n        to %s\n    }\n}\n", port, startAuthority(t)))
+	srv := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	q := new(dns.Msg).SetQuestion("big.example.org.", dns.TypeTXT) // no EDNS: 512 bytes
+	udp, _, err := (&dns.Client{Net: "udp", Timeout: 2 * time.Second}).Exchange(q, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !udp.Truncated {
+		t.Errorf("over UDP: truncated = false, %d bytes; want a truncated answer", udp.Len())
+	}
+	tcp, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(q, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tcp.Truncated || len(tcp.Answer) != 1 || len(tcp.Answer[0].(*dns.TXT).Txt) != 4 {
+		t.Errorf("over TCP: %v; want the whole TXT record", tcp.Answer)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 
 	"github.com/miekg/dns"
 )
@@ -75,6 +76,12 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 			return c.ArgErr()
 		}
 		f.up.addrs = append(f.up.addrs, args...)
+	case "tls":
+		cfg, err := pkgtls.NewTLSConfigFromArgs(c.RemainingArgs()...)
+		if err != nil {
+			return c.Errf("tls: %v", err)
+		}
+		f.up.tlsConfig = cfg
 	case "tls_servername":
 		if !c.NextArg() {
 			return c.ArgErr()

@@ -54,6 +54,7 @@ func TestParse(t *testing.T) {
 			return ""
 		}},
 		{"no upstream", "fallback", "needs upstreams", nil},
+		{"tls CA that does not exist", "fallback {\n to tls://127.0.0.1\n tls /nonexistent/ca.pem\n}", "tls:", nil},
 		{"bad upstream", "fallback {\n to nowhere\n}", "to: not an IP address or file", nil},
 		{"unsupported transport", "fallback {\n to https://127.0.0.1\n}", "only dns:// and tls://", nil},
 		{"bad rcode", "fallback {\n on NOPE\n to 127.0.0.1\n}", `on "NOPE"`, nil},

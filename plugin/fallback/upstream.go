@@ -14,8 +14,9 @@ import (
 // CoreDNS's own forward plugin, so health checks, failover between
 // upstreams, retries over TCP and DNS-over-TLS work as they do there.
 type upstreams struct {
-	addrs         []string // as written in the Corefile
-	tlsServerName string   // for tls:// upstreams; "" uses the address
+	addrs         []string    // as written in the Corefile
+	tlsConfig     *tls.Config // for tls:// upstreams; nil uses the system's CAs
+	tlsServerName string      // for tls:// upstreams; "" uses the address
 	forceTCP      bool
 	preferUDP     bool
 
@@ -39,7 +40,13 @@ func (u *upstreams) build() error {
 		}
 		p := proxy.NewProxy(name, addr, trans)
 		if trans == transport.TLS {
-			p.SetTLSConfig(&tls.Config{ServerName: u.tlsServerName, ClientSessionCache: tls.NewLRUClientSessionCache(1)})
+			cfg := &tls.Config{}
+			if u.tlsConfig != nil {
+				cfg = u.tlsConfig.Clone()
+			}
+			cfg.ServerName = u.tlsServerName
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			p.SetTLSConfig(cfg)
 		}
 		u.proxies = append(u.proxies, p)
 	}

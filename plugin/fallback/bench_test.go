@@ -1,0 +1,109 @@
+package fallback
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/forward"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/pkg/proxy"
+	"github.com/coredns/coredns/plugin/pkg/transport"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+)
+
+// BenchmarkUpstream asks a real upstream on loopback through each way a
+// query reaches it: stock CoreDNS forward (the baseline, in the same run),
+// and fallback after a chain that fell off its end, after a chain that said
+// NXDOMAIN, and for a public-only name that skips the chain. The upstream
+// runs in the test process, so its cost is in every figure; compare the
+// differences.
+func BenchmarkUpstream(b *testing.B) {
+	up := benchUpstream(b)
+	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
+	cases := []struct {
+		name    string
+		handler func(b *testing.B) plugin.Handler
+	}{
+		{"path=forward", func(b *testing.B) plugin.Handler { return stockForward(b, up.Addr) }},
+		{"path=fallback_fell_off", func(b *testing.B) plugin.Handler { return benchFallback(b, up.Addr, nil, nil) }},
+		{"path=fallback_nxdomain", func(b *testing.B) plugin.Handler {
+			return benchFallback(b, up.Addr, chain(dns.RcodeNameError, 0, true), nil)
+		}},
+		{"path=fallback_public_only", func(b *testing.B) plugin.Handler {
+			return benchFallback(b, up.Addr, chain(dns.RcodeSuccess, policy.Tailnet, true), func(f *Fallback) { f.rules.add("hub", []string{"public"}) })
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			benchServe(b, c.handler(b), q)
+		})
+	}
+}
+
+// BenchmarkChainAnswers is what fallback adds when the chain answers (a
+// tailnet or LAN hit): the chain alone, and fallback in front of it.
+func BenchmarkChainAnswers(b *testing.B) {
+	up := benchUpstream(b)
+	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
+	next := chain(dns.RcodeSuccess, policy.Tailnet, true)
+	b.Run("path=chain", func(b *testing.B) { benchServe(b, next, q) })
+	b.Run("path=fallback_chain", func(b *testing.B) { benchServe(b, benchFallback(b, up.Addr, next, nil), q) })
+}
+
+// benchUpstream is a loopback DNS server that answers every query with
+// one A record, doing as little as it can.
+func benchUpstream(b *testing.B) *dnstest.Server {
+	s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		m.Authoritative = true
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: upstreamIP}}
+		w.WriteMsg(m)
+	})
+	b.Cleanup(s.Close)
+	return s
+}
+
+var upstreamIP = net.ParseIP(publicIP)
+
+// benchFallback is newTestFallback for benchmarks.
+func benchFallback(b *testing.B, addr string, next plugin.Handler, configure func(*Fallback)) *Fallback {
+	f := New()
+	f.Zones = []string{"example.org."}
+	f.Next = next
+	f.up.addrs = []string{addr}
+	if configure != nil {
+		configure(f)
+	}
+	if err := f.up.build(); err != nil {
+		b.Fatal(err)
+	}
+	f.up.start()
+	b.Cleanup(func() { f.up.stop() })
+	return f
+}
+
+// stockForward is CoreDNS's forward plugin with one plain-DNS upstream.
+func stockForward(b *testing.B, addr string) *forward.Forward {
+	f := forward.New()
+	f.SetProxy(proxy.NewProxy("forward", addr, transport.DNS))
+	b.Cleanup(func() { f.OnShutdown() })
+	return f
+}
+
+func benchServe(b *testing.B, h plugin.Handler, q *dns.Msg) {
+	ctx := context.Background()
+	w := &test.ResponseWriter{}
+	if rcode, err := h.ServeDNS(ctx, w, q.Copy()); err != nil || !plugin.ClientWrite(rcode) {
+		b.Fatalf("ServeDNS = %d, %v", rcode, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, q.Copy())
+	}
+}
