@@ -9,10 +9,14 @@ import (
 	"testing"
 
 	"github.com/tailhorizon/tailhorizon/internal/bundle"
+	"github.com/tailhorizon/tailhorizon/test/lantest"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
 func TestMain(m *testing.M) {
+	if lantest.IsHelper() { // a responder or spoofer in a LAN host's namespace
+		os.Exit(lantest.HelperMain())
+	}
 	if err := bundle.Install(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

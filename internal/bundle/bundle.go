@@ -29,6 +29,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	_ "github.com/tailhorizon/tailhorizon/plugin/fallback"
+	_ "github.com/tailhorizon/tailhorizon/plugin/mdns"
 	_ "github.com/tailhorizon/tailhorizon/plugin/tailnet"
 )
 
@@ -58,6 +59,7 @@ var Directives = []string{
 	"hosts",
 	"fallback",
 	"tailnet",
+	"mdns",
 	"template",
 	"transfer",
 	"file",

@@ -1,0 +1,238 @@
+package mdns
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// addrRec is one address of a host as the A or AAAA record wants it.
+type addrRec struct {
+	ip      net.IP // 4 bytes for IPv4, 16 for IPv6; never modified
+	expires int64  // unix nanoseconds
+}
+
+// hostRecs is what the cache knows of one host at one moment. It is
+// immutable and safe for concurrent use: an update replaces it.
+type hostRecs struct {
+	v4, v6    []addrRec
+	negative  bool  // the host did not answer or said goodbye; v4 and v6 are empty
+	expires   int64 // unix nanoseconds: when the last record (or the negative entry) expires
+	refreshAt int64 // unix nanoseconds: from then on a query asks for a refresh; 0 for none
+}
+
+// learnt is one address record accepted from the LAN.
+type learnt struct {
+	addr  netip.Addr
+	ttl   uint32 // seconds, capped; 0 is a goodbye
+	flush bool   // the cache-flush bit: the packet has the whole set of its type
+}
+
+// entry is one host in the cache.
+type entry struct {
+	host       string      // lowercase label, without ".local."
+	recs       *hostRecs   // never nil; guarded by cache.mu
+	prev, next *entry      // the LRU list, most recently used first; guarded by cache.mu
+	refreshing atomic.Bool // a refresh was asked for and has not ended
+}
+
+// cache holds what the LAN said about the hosts that were asked for. It is
+// bounded: past size entries, the least recently used goes. It is safe for
+// concurrent use.
+type cache struct {
+	entries   prometheus.Gauge   // set to the number of entries
+	evictions prometheus.Counter // counts the entries evicted for room
+
+	mu sync.Mutex
+	// mu guards the following fields.
+	size   int
+	negTTL time.Duration     // how long a host that did not answer stays unknown
+	m      map[string]*entry // keys are lowercase host labels
+	lru    entry             // sentinel of the LRU list
+}
+
+func newCache(size int, negTTL time.Duration, entries prometheus.Gauge, evictions prometheus.Counter) *cache {
+	c := &cache{size: size, negTTL: negTTL, m: make(map[string]*entry), entries: entries, evictions: evictions}
+	c.lru.next, c.lru.prev = &c.lru, &c.lru
+	return c
+}
+
+// configure sets the size, at least the current one, and the negative TTL.
+func (c *cache) configure(size int, negTTL time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.size, c.negTTL = max(c.size, size), negTTL
+}
+
+// len returns the number of entries, expired ones included.
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// get returns the entry of host and its records, if it has records that
+// have not expired at now, and marks it used.
+func (c *cache) get(host string, now int64) (*entry, *hostRecs) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[host]
+	if e == nil || e.recs.expires <= now {
+		return nil, nil
+	}
+	c.touchLocked(e)
+	return e, e.recs
+}
+
+// has reports whether host is in the cache, expired or not: a host that
+// was asked for, whose announcements are welcome.
+func (c *cache) has(host string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[host] != nil
+}
+
+// learn applies the records of one packet about host at now. An entry is
+// made when create is set (a lookup waits for host); otherwise only a host
+// already in the cache is updated. It reports whether the cache changed.
+func (c *cache) learn(host string, recs []learnt, create bool, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[host]
+	if e == nil && !create {
+		return false
+	}
+	var old *hostRecs
+	if e != nil {
+		old = e.recs
+	}
+	nr := merge(old, recs, now)
+	if nr.expires <= now.UnixNano() || len(nr.v4)+len(nr.v6) == 0 {
+		nr = &hostRecs{negative: true, expires: now.Add(c.negTTL).UnixNano()}
+	}
+	c.putLocked(host, e, nr)
+	return true
+}
+
+// fail records that a lookup of host got no answer: unless it has valid
+// records, it is unknown for negTTL.
+func (c *cache) fail(host string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[host]
+	if e != nil && !e.recs.negative && e.recs.expires > now.UnixNano() {
+		return
+	}
+	c.putLocked(host, e, &hostRecs{negative: true, expires: now.Add(c.negTTL).UnixNano()})
+}
+
+func (c *cache) putLocked(host string, e *entry, recs *hostRecs) {
+	if e == nil {
+		e = &entry{host: host}
+		c.m[host] = e
+		e.prev, e.next = &c.lru, c.lru.next
+		e.prev.next, e.next.prev = e, e
+	} else {
+		c.touchLocked(e)
+	}
+	e.recs = recs
+	e.refreshing.Store(false)
+	for len(c.m) > c.size {
+		c.removeLocked(c.lru.prev)
+		c.evictions.Inc()
+	}
+	c.entries.Set(float64(len(c.m)))
+}
+
+func (c *cache) touchLocked(e *entry) {
+	if c.lru.next == e {
+		return
+	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = &c.lru, c.lru.next
+	e.prev.next, e.next.prev = e, e
+}
+
+func (c *cache) removeLocked(e *entry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	delete(c.m, e.host)
+}
+
+// sweep drops the expired entries among the n least recently used.
+func (c *cache) sweep(now int64, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.prev; e != &c.lru && n > 0; n-- {
+		prev := e.prev
+		if e.recs.expires <= now {
+			c.removeLocked(e)
+		}
+		e = prev
+	}
+	c.entries.Set(float64(len(c.m)))
+}
+
+// merge returns old with recs applied at now. A record with the cache-flush
+// bit replaces the other addresses of its family; a goodbye (TTL 0)
+// removes its address; an expired address goes.
+func merge(old *hostRecs, recs []learnt, now time.Time) *hostRecs {
+	nr := &hostRecs{}
+	if old != nil && !old.negative {
+		nr.v4, nr.v6 = old.v4, old.v6
+	}
+	flush4, flush6 := false, false
+	for _, r := range recs {
+		if r.flush && r.addr.Is4() {
+			flush4 = true
+		} else if r.flush {
+			flush6 = true
+		}
+	}
+	if flush4 {
+		nr.v4 = nil
+	}
+	if flush6 {
+		nr.v6 = nil
+	}
+	t := now.UnixNano()
+	for _, r := range recs {
+		if r.addr.Is4() {
+			nr.v4 = upsert(nr.v4, r, t)
+		} else {
+			nr.v6 = upsert(nr.v6, r, t)
+		}
+	}
+	refresh := int64(0)
+	for _, list := range [][]addrRec{nr.v4, nr.v6} {
+		for _, a := range list {
+			nr.expires = max(nr.expires, a.expires)
+			// Refresh at 80% of the record's life, as RFC 6762 §5.2 does.
+			if at := a.expires - (a.expires-t)/5; refresh == 0 || at < refresh {
+				refresh = at
+			}
+		}
+	}
+	nr.refreshAt = refresh
+	return nr
+}
+
+// upsert returns list, a copy if it changes, with r applied at now and
+// the addresses that have expired removed.
+func upsert(list []addrRec, r learnt, now int64) []addrRec {
+	ip := r.addr.AsSlice()
+	out := make([]addrRec, 0, len(list)+1)
+	for _, a := range list {
+		if a.expires > now && !a.ip.Equal(ip) {
+			out = append(out, a)
+		}
+	}
+	if r.ttl > 0 {
+		out = append(out, addrRec{ip: ip, expires: now + int64(r.ttl)*int64(time.Second)})
+	}
+	return out
+}

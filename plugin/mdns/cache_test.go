@@ -1,0 +1,123 @@
+package mdns
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func testCache(size int) (*cache, prometheus.Counter) {
+	ev := prometheus.NewCounter(prometheus.CounterOpts{Name: "ev", Help: "h"})
+	return newCache(size, 5*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "n", Help: "h"}), ev), ev
+}
+
+// addrs lists the valid addresses of host at now, or "negative"/"absent".
+func addrs(c *cache, host string, now time.Time) []string {
+	_, recs := c.get(host, now.UnixNano())
+	switch {
+	case recs == nil:
+		return []string{"absent"}
+	case recs.negative:
+		return []string{"negative"}
+	}
+	var out []string
+	for _, a := range append(slices.Clone(recs.v4), recs.v6...) {
+		if a.expires > now.UnixNano() {
+			ip, _ := netip.AddrFromSlice(a.ip)
+			out = append(out, ip.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCacheLearn(t *testing.T) {
+	flush := func(l learnt) learnt { l.flush = true; return l }
+	cases := []struct {
+		name    string
+		packets [][]learnt // learnt at t0, t0+1s, ...
+		at      time.Duration
+		want    []string
+	}{
+		{"one packet", [][]learnt{{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, 0,
+			[]string{"198.18.1.20", "2001:db8:1::20"}},
+		{"addresses add up", [][]learnt{{rec("198.18.1.20", 120)}, {rec("198.18.1.21", 120)}}, 2 * time.Second,
+			[]string{"198.18.1.20", "198.18.1.21"}},
+		{"cache-flush replaces its family only", [][]learnt{{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}, {flush(rec("198.18.1.21", 120))}}, 2 * time.Second,
+			[]string{"198.18.1.21", "2001:db8:1::20"}},
+		{"goodbye removes one address", [][]learnt{{rec("198.18.1.20", 120), rec("198.18.1.21", 120)}, {rec("198.18.1.20", 0)}}, 2 * time.Second,
+			[]string{"198.18.1.21"}},
+		{"goodbye of every address is negative", [][]learnt{{rec("198.18.1.20", 120)}, {rec("198.18.1.20", 0)}}, 2 * time.Second,
+			[]string{"negative"}},
+		{"each address expires with its TTL", [][]learnt{{rec("198.18.1.20", 5), rec("198.18.1.21", 120)}}, 6 * time.Second,
+			[]string{"198.18.1.21"}},
+		{"all expired is absent", [][]learnt{{rec("198.18.1.20", 5)}}, 6 * time.Second,
+			[]string{"absent"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ca, _ := testCache(10)
+			for i, p := range c.packets {
+				ca.learn("beta", p, true, t0.Add(time.Duration(i)*time.Second))
+			}
+			if got := addrs(ca, "beta", t0.Add(c.at)); !slices.Equal(got, c.want) {
+				t.Errorf("got %v; want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestCacheLearnOnlyAsked(t *testing.T) {
+	ca, _ := testCache(10)
+	if ca.learn("beta", []learnt{rec("198.18.1.20", 120)}, false, t0) {
+		t.Error("learn made an entry for a host nobody asked for")
+	}
+	ca.fail("beta", t0)
+	if !ca.learn("beta", []learnt{rec("198.18.1.20", 120)}, false, t0) {
+		t.Error("learn ignored a host with a negative entry")
+	}
+	if got := addrs(ca, "beta", t0); !slices.Equal(got, []string{"198.18.1.20"}) {
+		t.Errorf("got %v; want the announced address", got)
+	}
+	ca.fail("beta", t0.Add(time.Second))
+	if got := addrs(ca, "beta", t0.Add(time.Second)); !slices.Equal(got, []string{"198.18.1.20"}) {
+		t.Errorf("after a failed refresh: got %v; want the valid address kept", got)
+	}
+}
+
+func TestCacheLRU(t *testing.T) {
+	ca, ev := testCache(3)
+	for i := range 3 {
+		ca.learn(fmt.Sprintf("h%d", i), []learnt{rec("198.18.1.20", 120)}, true, t0)
+	}
+	ca.get("h0", t0.UnixNano()) // h1 is now the least recently used
+	ca.learn("h3", []learnt{rec("198.18.1.20", 120)}, true, t0)
+	ca.fail("h4", t0)
+	want := map[string]bool{"h0": true, "h1": false, "h2": false, "h3": true, "h4": true}
+	for host, kept := range want {
+		if got := ca.has(host); got != kept {
+			t.Errorf("has(%s) = %v; want %v", host, got, kept)
+		}
+	}
+	if got := ca.len(); got != 3 {
+		t.Errorf("len = %d; want 3", got)
+	}
+	if got := testutil.ToFloat64(ev); got != 2 {
+		t.Errorf("evictions = %v; want 2", got)
+	}
+}
+
+func TestCacheSweep(t *testing.T) {
+	ca, _ := testCache(10)
+	ca.learn("old", []learnt{rec("198.18.1.20", 5)}, true, t0)
+	ca.learn("new", []learnt{rec("198.18.1.21", 120)}, true, t0)
+	ca.sweep(t0.Add(10*time.Second).UnixNano(), 100)
+	if ca.has("old") || !ca.has("new") {
+		t.Errorf("after sweep: has(old) = %v, has(new) = %v; want false, true", ca.has("old"), ca.has("new"))
+	}
+}

@@ -1,0 +1,169 @@
+package mdns
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// testListener is one interface, index 2, on 198.18.1.0/24 and
+// 2001:db8:1::/64, without sockets.
+func testListener() *listener {
+	return &listener{ifaces: map[int]*iface{2: {
+		index: 2, name: "veth0", has4: true, has6: true,
+		prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24"), netip.MustParsePrefix("2001:db8:1::/64")},
+	}}}
+}
+
+// response packs an mDNS response with rrs in its answer section.
+func response(t *testing.T, edit func(*dns.Msg), rrs ...string) []byte {
+	t.Helper()
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	if edit != nil {
+		edit(m)
+	}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestInspect(t *testing.T) {
+	lan := newFakeLAN()
+	r := lan.resolver(time.Second)
+	r.cache.fail("beta", t0)    // asked for before
+	r.cache.fail("printer", t0) // asked for before
+	r.maxTTL = 2 * time.Minute  // the cap
+	onLink := netip.MustParseAddr("198.18.1.2")
+	cacheFlush := func(m *dns.Msg) { m.Answer[0].Header().Class |= 0x8000 }
+	cases := []struct {
+		name    string
+		pkt     []byte
+		ifIndex int
+		src     netip.Addr
+		want    map[string][]learnt
+		rejects []string
+	}{
+		{"A and AAAA", response(t, nil, "beta.local. 120 IN A 198.18.1.20", "Beta.Local. 120 IN AAAA 2001:db8:1::20"), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, nil},
+		{"cache-flush bit", response(t, cacheFlush, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
+			map[string][]learnt{"beta": {{addr: netip.MustParseAddr("198.18.1.20"), ttl: 120, flush: true}}}, nil},
+		{"TTL capped", response(t, nil, "beta.local. 4500 IN A 198.18.1.20"), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+		{"goodbye", response(t, nil, "beta.local. 0 IN A 198.18.1.20"), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 0)}}, nil},
+		{"IPv6 link-local source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("fe80::1%veth0"),
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+		{"other records and names are skipped", response(t, nil, "beta.local. 120 IN A 198.18.1.20",
+			"_http._tcp.local. 120 IN PTR x._http._tcp.local.", "beta.example.org. 120 IN A 198.18.1.21", "a.beta.local. 120 IN A 198.18.1.22"), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+		{"additional section counts", response(t, func(m *dns.Msg) { m.Extra, m.Answer = m.Answer, nil }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+		{"off-link source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("198.51.100.7"),
+			nil, []string{rejectOffLink}},
+		{"other interface", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 3, onLink,
+			nil, []string{rejectInterface}},
+		{"unsolicited host", response(t, nil, "gamma.local. 120 IN A 198.18.1.66"), 2, onLink,
+			nil, []string{rejectUnasked}},
+		{"link-local address", response(t, nil, "beta.local. 120 IN A 169.254.3.4", "beta.local. 120 IN AAAA fe80::4"), 2, onLink,
+			nil, []string{rejectAddress, rejectAddress}},
+		{"tailnet address", response(t, nil, "beta.local. 120 IN A 100.64.0.5", "beta.local. 120 IN AAAA fd7a:115c:a1e0::5"), 2, onLink,
+			nil, []string{rejectAddress, rejectAddress}},
+		{"loopback address", response(t, nil, "beta.local. 120 IN A 127.0.0.1"), 2, onLink,
+			nil, []string{rejectAddress}},
+		{"a query is no answer", response(t, func(m *dns.Msg) { m.Response = false }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
+			nil, nil},
+		{"non-zero rcode", response(t, func(m *dns.Msg) { m.Rcode = dns.RcodeNameError }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
+			nil, []string{rejectMalformed}},
+		{"non-zero opcode", response(t, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
+			nil, []string{rejectMalformed}},
+		{"truncated packet", response(t, nil, "beta.local. 120 IN A 198.18.1.20")[:20], 2, onLink,
+			nil, []string{rejectMalformed}},
+		{"garbage", []byte("\x00\x00\x84\x00\x00\x00\x00\x05garbage"), 2, onLink,
+			nil, []string{rejectMalformed}},
+		{"empty", nil, 2, onLink,
+			nil, []string{rejectMalformed}},
+	}
+	l := testListener()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, rejects := r.inspect(l, c.pkt, c.ifIndex, c.src)
+			if !equalLearnt(got, c.want) {
+				t.Errorf("learnt %v; want %v", got, c.want)
+			}
+			if !slices.Equal(rejects, c.rejects) {
+				t.Errorf("rejects %v; want %v", rejects, c.rejects)
+			}
+		})
+	}
+}
+
+func equalLearnt(a, b map[string][]learnt) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReceive: a spoofed or unsolicited answer never reaches the cache; an
+// answer for a lookup in flight ends the lookup.
+func TestReceive(t *testing.T) {
+	lan := newFakeLAN()
+	r := lan.resolver(time.Hour)
+	r.query = func(string, bool) error { return nil } // the LAN stays silent
+	l := testListener()
+	done := r.lookup("beta", reasonMiss).any
+	r.receive(l, response(t, nil, "beta.local. 120 IN A 198.18.1.66"), 2, netip.MustParseAddr("198.51.100.7"))
+	r.receive(l, response(t, nil, "gamma.local. 120 IN A 198.18.1.66"), 2, netip.MustParseAddr("198.18.1.2"))
+	select {
+	case <-done:
+		t.Fatal("the lookup ended on rejected answers")
+	default:
+	}
+	r.receive(l, response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("198.18.1.2"))
+	<-done
+	if got := addrs(r.cache, "beta", t0); !slices.Equal(got, []string{"198.18.1.20"}) {
+		t.Errorf("beta = %v; want only the on-link answer", got)
+	}
+	if r.cache.has("gamma") {
+		t.Error("the unsolicited gamma.local got into the cache")
+	}
+}
+
+func TestOnLink(t *testing.T) {
+	ifc := testListener().ifaces[2]
+	cases := []struct {
+		src  string
+		want bool
+	}{
+		{"198.18.1.77", true},
+		{"198.18.2.1", false},
+		{"2001:db8:1::99", true},
+		{"2001:db8:2::1", false},
+		{"fe80::1234", true},
+		{"100.64.0.1", false},
+	}
+	for _, c := range cases {
+		t.Run(c.src, func(t *testing.T) {
+			if got := ifc.onLink(netip.MustParseAddr(c.src)); got != c.want {
+				t.Errorf("onLink(%s) = %v; want %v", c.src, got, c.want)
+			}
+		})
+	}
+}

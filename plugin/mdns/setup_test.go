@@ -1,0 +1,99 @@
+package mdns
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name    string
+		input   string
+		wantErr string // substring of the error; "" for none
+		check   func(*MDNS) string
+	}{
+		{"defaults", `mdns`, "", func(m *MDNS) string {
+			if m.ttl != 10 || m.timeout != 300*time.Millisecond || m.conf.size != 10000 || m.conf.maxTTL != 2*time.Minute ||
+				len(m.conf.interfaces) != 0 || len(m.conf.services) != 0 || len(m.aliases) != 0 {
+				return "defaults differ"
+			}
+			if !slices.Equal(m.Zones, []string{"example.org."}) {
+				return "zones " + strings.Join(m.Zones, ",")
+			}
+			return ""
+		}},
+		{"every option", `mdns example.org example.net {
+			interface eth0 eth1
+			interface wlan0
+			timeout 500ms
+			ttl 30
+			max_ttl 10m
+			size 500
+			alias Printer office-printer
+			services _workstation._tcp _ssh._tcp
+			fallthrough example.org
+		}`, "", func(m *MDNS) string {
+			switch {
+			case !slices.Equal(m.Zones, []string{"example.org.", "example.net."}):
+				return "zones differ"
+			case !slices.Equal(m.conf.interfaces, []string{"eth0", "eth1", "wlan0"}):
+				return "interfaces differ"
+			case m.timeout != 500*time.Millisecond, m.ttl != 30, m.conf.maxTTL != 10*time.Minute, m.conf.size != 500:
+				return "scalars differ"
+			case !maps.Equal(m.aliases, map[string]string{"printer": "office-printer"}):
+				return "aliases differ"
+			case !slices.Equal(m.conf.services, []string{"_workstation._tcp", "_ssh._tcp"}):
+				return "services differ"
+			case !m.Fall.Through("x.example.org.") || m.Fall.Through("x.example.net."):
+				return "fallthrough differs"
+			}
+			return ""
+		}},
+		{"unknown option", "mdns {\n interfaces eth0\n}", `unknown property "interfaces"`, nil},
+		{"interface without a name", "mdns {\n interface\n}", "Wrong argument count", nil},
+		{"timeout too short", "mdns {\n timeout 1ms\n}", `timeout "1ms": want a duration from 10ms to 5s`, nil},
+		{"timeout not a duration", "mdns {\n timeout soon\n}", `timeout "soon"`, nil},
+		{"ttl out of range", "mdns {\n ttl 99999\n}", `ttl "99999": want a whole number from 0 to 3600`, nil},
+		{"max_ttl too short", "mdns {\n max_ttl 0s\n}", `max_ttl "0s": want a duration from 1s to 24h0m0s`, nil},
+		{"size zero", "mdns {\n size 0\n}", `size "0": want a whole number`, nil},
+		{"alias with one argument", "mdns {\n alias printer\n}", "Wrong argument count", nil},
+		{"alias with a dot", "mdns {\n alias a.b printer\n}", "single DNS labels", nil},
+		{"services without a type", "mdns {\n services\n}", "Wrong argument count", nil},
+		{"services with a bad type", "mdns {\n services workstation\n}", "want a service type", nil},
+		{"twice", "mdns\nmdns", "this plugin", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctl := caddy.NewTestController("dns", c.input)
+			ctl.ServerBlockKeys = []string{"example.org."}
+			m, err := parse(ctl)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("parse error = %v; want one containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse error = %v; want none", err)
+			}
+			if c.check != nil {
+				if msg := c.check(m); msg != "" {
+					t.Error(msg)
+				}
+			}
+		})
+	}
+}
+
+func TestParseErrorNamesTheLine(t *testing.T) {
+	ctl := caddy.NewTestController("dns", "mdns {\n ttl 10\n bogus\n}")
+	_, err := parse(ctl)
+	if err == nil || !strings.Contains(err.Error(), "Testfile:3") {
+		t.Errorf("parse error = %v; want it to name Testfile:3", err)
+	}
+}

@@ -1,0 +1,199 @@
+package lantest
+
+import (
+	"encoding/json"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/mdns"
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+)
+
+// The helper process is the test binary started again, in a host's
+// namespace, with envHelper naming what it does and envArgs its arguments.
+const (
+	envHelper = "TAILHORIZON_LAN_HELPER"
+	envArgs   = "TAILHORIZON_LAN_ARGS"
+)
+
+// helperLife bounds a helper's life, whatever happens to the test.
+const helperLife = 5 * time.Minute
+
+// IsHelper reports whether this process is a helper. TestMain calls it
+// first:
+//
+//	if lantest.IsHelper() { os.Exit(lantest.HelperMain()) }
+func IsHelper() bool { return os.Getenv(envHelper) != "" }
+
+// ResponderArgs configures a hashicorp/mdns responder.
+type ResponderArgs struct {
+	Iface   string       // interface to answer on
+	Host    string       // host name, without ".local"
+	Addrs   []netip.Addr // its addresses
+	Service string       // service type it offers, e.g. "_workstation._tcp"
+}
+
+// SpoofArgs configures a spoofer: it sends Count copies of one mDNS
+// response, from Src:5353 to the IPv4 group, then exits.
+type SpoofArgs struct {
+	Iface   string
+	Src     netip.Addr // an address of the host; need not be on the LAN's prefix
+	Records []string   // the answer records, in zone file format
+	Count   int
+}
+
+// RunResponder starts a hashicorp/mdns responder in h's namespace and
+// waits until it serves.
+func (h *Host) RunResponder(t testing.TB, args ResponderArgs) *Process {
+	t.Helper()
+	p := h.startHelper(t, "responder", args)
+	if !p.waitLine("ready", 15*time.Second) {
+		t.Fatalf("responder in %s did not start:\n%s", h.Netns, p.Output())
+	}
+	return p
+}
+
+// Spoof runs a spoofer in h's namespace and waits until it is done.
+func (h *Host) Spoof(t testing.TB, args SpoofArgs) {
+	t.Helper()
+	p := h.startHelper(t, "spoof", args)
+	select {
+	case <-p.Exited():
+	case <-time.After(15 * time.Second):
+		t.Fatalf("spoofer in %s did not finish:\n%s", h.Netns, p.Output())
+	}
+	if p.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("spoofer in %s failed:\n%s", h.Netns, p.Output())
+	}
+}
+
+func (h *Host) startHelper(t testing.TB, mode string, args any) *Process {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.start(t, []string{envHelper + "=" + mode, envArgs + "=" + string(b)}, exe)
+}
+
+// HelperMain runs the helper this process was started as and returns its
+// exit code.
+func HelperMain() int {
+	var err error
+	switch mode := os.Getenv(envHelper); mode {
+	case "responder":
+		var a ResponderArgs
+		if err = json.Unmarshal([]byte(os.Getenv(envArgs)), &a); err == nil {
+			err = respond(a)
+		}
+	case "spoof":
+		var a SpoofArgs
+		if err = json.Unmarshal([]byte(os.Getenv(envArgs)), &a); err == nil {
+			err = spoof(a)
+		}
+	default:
+		err = fmt.Errorf("unknown helper %q", mode)
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	return 0
+}
+
+// respond serves a host and a service with hashicorp/mdns until stdin
+// closes, SIGTERM comes, or helperLife passes.
+func respond(a ResponderArgs) error {
+	ifi, err := net.InterfaceByName(a.Iface)
+	if err != nil {
+		return err
+	}
+	var ips []net.IP
+	for _, addr := range a.Addrs {
+		ips = append(ips, addr.AsSlice())
+	}
+	svc, err := mdns.NewMDNSService(a.Host, a.Service, "local.", a.Host+".local.", 9, ips, []string{"tailhorizon test"})
+	if err != nil {
+		return err
+	}
+	srv, err := mdns.NewServer(&mdns.Config{Zone: svc, Iface: ifi, Logger: stdlog.New(os.Stdout, "", 0)})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	fmt.Println("ready")
+	waitForEnd()
+	return nil
+}
+
+// waitForEnd returns when stdin closes, SIGTERM comes or helperLife passes.
+func waitForEnd() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	eof := make(chan struct{})
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := os.Stdin.Read(buf); err != nil {
+				close(eof)
+				return
+			}
+		}
+	}()
+	select {
+	case <-stop:
+	case <-eof:
+	case <-time.After(helperLife):
+	}
+}
+
+// spoof sends the records from a.Src, a.Count times, 20 ms apart.
+func spoof(a SpoofArgs) error {
+	ifi, err := net.InterfaceByName(a.Iface)
+	if err != nil {
+		return err
+	}
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
+	for _, s := range a.Records {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			return err
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	pkt, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: a.Src.AsSlice(), Port: 5353})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p := ipv4.NewPacketConn(c)
+	if err := p.SetMulticastInterface(ifi); err != nil {
+		return err
+	}
+	p.SetMulticastTTL(255)
+	group := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
+	for range a.Count {
+		if _, err := p.WriteTo(pkt, nil, group); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("sent", a.Count)
+	return nil
+}
