@@ -1,10 +1,6 @@
 package tailnet
 
 import (
-	"maps"
-	"sync"
-	"sync/atomic"
-
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,44 +66,6 @@ var (
 		Help:      "Counter of probe pings that a peer did not answer.",
 	}, []string{"socket"})
 )
-
-// requestCounters are the requests_total counters of one server and view.
-type requestCounters [numResults]prometheus.Counter
-
-type serverView struct{ server, view string }
-
-// counterCache hands out requests_total counters without a lock once a
-// server and view have been seen: WithLabelValues takes a read lock and
-// hashes the labels on every call.
-type counterCache struct {
-	m  atomic.Pointer[map[serverView]*requestCounters] // copied on write
-	mu sync.Mutex                                      // serializes writers
-}
-
-func (cc *counterCache) get(server, view string) *requestCounters {
-	key := serverView{server, view}
-	if m := cc.m.Load(); m != nil {
-		if c := (*m)[key]; c != nil {
-			return c
-		}
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	old := cc.m.Load()
-	if old != nil && (*old)[key] != nil {
-		return (*old)[key]
-	}
-	c := new(requestCounters)
-	for r := range numResults {
-		c[r] = requests.WithLabelValues(server, view, resultNames[r])
-	}
-	m := map[serverView]*requestCounters{key: c}
-	if old != nil {
-		maps.Copy(m, *old)
-	}
-	cc.m.Store(&m)
-	return c
-}
 
 func setState(socket string, s state) {
 	for _, each := range []state{stateLive, stateStale, stateDown} {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tailhorizon/tailhorizon/internal/counters"
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/zone"
 )
@@ -45,13 +46,18 @@ type Tailnet struct {
 	tableConf tableConfig
 
 	table    atomic.Pointer[table] // nil until the first snapshot
-	counters counterCache
+	counters counters.Cache
 	watcher  *watcher // set between OnStartup and OnShutdown
 }
 
 // New returns a Tailnet with the defaults of the Corefile syntax.
 func New() *Tailnet {
-	return &Tailnet{ttl: 10, stale: 5 * time.Minute, tableConf: tableConfig{tags: true}}
+	return &Tailnet{
+		ttl:       10,
+		stale:     5 * time.Minute,
+		tableConf: tableConfig{tags: true},
+		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
+	}
 }
 
 // Name implements the plugin.Handler interface.
@@ -142,7 +148,7 @@ func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, r
 }
 
 func (t *Tailnet) count(ctx context.Context, r result) {
-	t.counters.get(metrics.WithServer(ctx), metrics.WithView(ctx))[r].Inc()
+	t.counters.Get(metrics.WithServer(ctx), metrics.WithView(ctx))[r].Inc()
 }
 
 // addresses returns the records of e for the query, and reports whether
