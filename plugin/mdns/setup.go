@@ -1,7 +1,6 @@
 package mdns
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -9,7 +8,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/miekg/dns"
+	"github.com/tailhorizon/tailhorizon/internal/corefile"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -69,28 +68,17 @@ func parseOption(c *caddy.Controller, m *MDNS) error {
 		}
 		m.conf.interfaces = append(m.conf.interfaces, args...)
 	case "timeout":
-		m.timeout, err = durationArg(c, 10*time.Millisecond, 5*time.Second)
+		m.timeout, err = corefile.Duration(c, 10*time.Millisecond, 5*time.Second)
 	case "ttl":
 		var v int
-		v, err = intArg(c, 0, 3600)
+		v, err = corefile.Int(c, 0, 3600)
 		m.ttl = uint32(v)
 	case "max_ttl":
-		m.conf.maxTTL, err = durationArg(c, time.Second, 24*time.Hour)
+		m.conf.maxTTL, err = corefile.Duration(c, time.Second, 24*time.Hour)
 	case "size":
-		m.conf.size, err = intArg(c, 1, 10_000_000)
+		m.conf.size, err = corefile.Int(c, 1, 10_000_000)
 	case "alias":
-		args := c.RemainingArgs()
-		if len(args) != 2 {
-			return c.ArgErr()
-		}
-		alias, host := strings.ToLower(args[0]), strings.ToLower(args[1])
-		if !isLabel(alias) || !isLabel(host) {
-			return c.Errf("alias %q to %q: both must be single DNS labels", args[0], args[1])
-		}
-		if m.aliases == nil {
-			m.aliases = map[string]string{}
-		}
-		m.aliases[alias] = host
+		err = corefile.Alias(c, &m.aliases)
 	case "services":
 		args := c.RemainingArgs()
 		if len(args) == 0 {
@@ -108,39 +96,4 @@ func parseOption(c *caddy.Controller, m *MDNS) error {
 		return c.Errf("unknown property %q", c.Val())
 	}
 	return err
-}
-
-func intArg(c *caddy.Controller, lo, hi int) (int, error) {
-	option := c.Val()
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return 0, c.ArgErr()
-	}
-	v, err := strconv.Atoi(args[0])
-	if err != nil || v < lo || v > hi {
-		return 0, c.Errf("%s %q: want a whole number from %d to %d", option, args[0], lo, hi)
-	}
-	return v, nil
-}
-
-func durationArg(c *caddy.Controller, lo, hi time.Duration) (time.Duration, error) {
-	option := c.Val()
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return 0, c.ArgErr()
-	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil {
-		return 0, c.Errf("%s %q: %v", option, args[0], err)
-	}
-	if d < lo || d > hi {
-		return 0, c.Errf("%s %q: want a duration from %s to %s", option, args[0], lo, hi)
-	}
-	return d, nil
-}
-
-// isLabel reports whether s is one DNS label, without dots or escapes.
-func isLabel(s string) bool {
-	_, ok := dns.IsDomainName(s)
-	return ok && isHost(s)
 }

@@ -1,7 +1,6 @@
 package tailnet
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -9,7 +8,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/miekg/dns"
+	"github.com/tailhorizon/tailhorizon/internal/corefile"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -64,24 +63,13 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		}
 		t.socket = c.Val()
 	case "ttl":
-		v, err := intArg(c, 0, 3600)
+		v, err := corefile.Int(c, 0, 3600)
 		if err != nil {
 			return err
 		}
 		t.ttl = uint32(v)
 	case "alias":
-		args := c.RemainingArgs()
-		if len(args) != 2 {
-			return c.ArgErr()
-		}
-		alias, host := strings.ToLower(args[0]), strings.ToLower(args[1])
-		if !isLabel(alias) || !isLabel(host) {
-			return c.Errf("alias %q to %q: both must be single DNS labels", args[0], args[1])
-		}
-		if t.tableConf.aliases == nil {
-			t.tableConf.aliases = map[string]string{}
-		}
-		t.tableConf.aliases[alias] = host
+		return corefile.Alias(c, &t.tableConf.aliases)
 	case "tags":
 		args := c.RemainingArgs()
 		switch {
@@ -100,13 +88,13 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		}
 		t.cname = true
 	case "stale":
-		d, err := durationArg(c, 0)
+		d, err := corefile.Duration(c, 0, 0)
 		if err != nil {
 			return err
 		}
 		t.stale = d
 	case "probe":
-		d, err := durationArg(c, 100*time.Millisecond)
+		d, err := corefile.Duration(c, 100*time.Millisecond, 0)
 		if err != nil {
 			return err
 		}
@@ -117,42 +105,4 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		return c.Errf("unknown property %q", c.Val())
 	}
 	return nil
-}
-
-func intArg(c *caddy.Controller, lo, hi int) (int, error) {
-	option := c.Val()
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return 0, c.ArgErr()
-	}
-	v, err := strconv.Atoi(args[0])
-	if err != nil || v < lo || v > hi {
-		return 0, c.Errf("%s %q: want a whole number from %d to %d", option, args[0], lo, hi)
-	}
-	return v, nil
-}
-
-func durationArg(c *caddy.Controller, least time.Duration) (time.Duration, error) {
-	option := c.Val()
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return 0, c.ArgErr()
-	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil {
-		return 0, c.Errf("%s %q: %v", option, args[0], err)
-	}
-	if d < least {
-		return 0, c.Errf("%s %q: must be at least %s", option, args[0], least)
-	}
-	return d, nil
-}
-
-// isLabel reports whether s is one DNS label, without dots.
-func isLabel(s string) bool {
-	if s == "" || strings.Contains(s, ".") {
-		return false
-	}
-	_, ok := dns.IsDomainName(s)
-	return ok && len(s) <= 63
 }
