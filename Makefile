@@ -22,11 +22,18 @@ test: lint
 
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-# Go benchmarks of the plugins next to stock CoreDNS plugins in the same run;
-# docs/benchmarks.md keeps the latest figures.
+# Go benchmarks of the plugins next to stock CoreDNS plugins in the same run,
+# then, with dnsperf installed, the fallback path against cache + forward
+# over UDP (test/bench/fallback.sh, about 5 minutes); docs/benchmarks.md
+# keeps the latest figures.
 bench: bin
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./plugin/... | tee bin/bench.txt
 	$(GO) run $(BENCHSTAT) bin/bench.txt
+	@if command -v dnsperf >/dev/null 2>&1; then \
+		test/bench/fallback.sh >bin/bench-fallback.md && cat bin/bench-fallback.md; \
+	else \
+		echo "dnsperf not installed (apt-get install dnsperf dnsutils): skipping test/bench/fallback.sh"; \
+	fi
 
 lint:
 	$(GO) vet ./...
