@@ -22,6 +22,7 @@ type node struct {
 	ip4    []net.IP     // v4 as the A records want them; never modified
 	ip6    []net.IP     // v6 as the AAAA records want them; never modified
 	tags   []string     // ACL tags, "tag:" included
+	user   string       // login name of the node's user; "" if unknown
 	online bool         // connected to control; always true for self
 	self   bool
 	health *health // never nil; shared by every version of the node
@@ -62,9 +63,9 @@ func (s state) String() string {
 	return [...]string{"live", "stale", "down"}[s]
 }
 
-// nodeFromStatus converts a LocalAPI status entry.
-func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health) *node {
-	n := &node{id: ps.NodeID, fqdn: ps.DNSName, online: ps.Online || self, self: self, health: h}
+// nodeFromStatus converts a LocalAPI status entry; user is its login name.
+func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health, user string) *node {
+	n := &node{id: ps.NodeID, fqdn: ps.DNSName, online: ps.Online || self, self: self, health: h, user: user}
 	n.host = firstLabel(ps.DNSName)
 	n.setAddrs(ps.TailscaleIPs)
 	if ps.Tags != nil {
@@ -73,9 +74,10 @@ func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health) *node {
 	return n
 }
 
-// nodeFromTailcfg converts a node from an IPN bus notification.
-func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *health) *node {
-	n := &node{id: tn.ID, fqdn: tn.Name, self: self, health: h}
+// nodeFromTailcfg converts a node from an IPN bus notification; user is
+// its login name.
+func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *health, user string) *node {
+	n := &node{id: tn.ID, fqdn: tn.Name, self: self, health: h, user: user}
 	n.online = self || (tn.Online != nil && *tn.Online)
 	n.host = firstLabel(tn.Name)
 	addrs := make([]netip.Addr, 0, len(tn.Addresses))

@@ -73,6 +73,7 @@ type watcher struct {
 	// The following fields are only used by the run loop.
 	nodes   map[tailcfg.NodeID]*node
 	healths map[tailcfg.NodeID]*health
+	users   map[tailcfg.UserID]string // login names
 	running bool
 	legacy  bool // tailscaled sent no InitialStatus: resync on every message
 	warned  bool // the first failure to reach tailscaled was logged
@@ -262,6 +263,9 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 	if n.SelfChange != nil {
 		return true, w.resync(ctx)
 	}
+	for id, up := range n.UserProfiles {
+		mak(&w.users)[id] = up.LoginName()
+	}
 	changed := false
 	for _, id := range n.PeersRemoved {
 		delete(w.nodes, id)
@@ -269,7 +273,7 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 		changed = true
 	}
 	for _, tn := range n.PeersChanged {
-		w.nodes[tn.ID] = nodeFromTailcfg(tn, false, w.healthOf(tn.ID))
+		w.nodes[tn.ID] = nodeFromTailcfg(tn, false, w.healthOf(tn.ID), w.users[tn.User])
 		changed = true
 	}
 	for _, pc := range n.PeerChangedPatch {
@@ -310,11 +314,14 @@ func (w *watcher) load(st *ipnstate.Status) {
 		w.healths[id] = h
 		return h
 	}
+	for id, up := range st.User {
+		mak(&w.users)[id] = up.LoginName
+	}
 	if st.Self != nil {
-		w.nodes[st.Self.NodeID] = nodeFromStatus(st.Self, true, keep(st.Self.NodeID))
+		w.nodes[st.Self.NodeID] = nodeFromStatus(st.Self, true, keep(st.Self.NodeID), w.users[st.Self.UserID])
 	}
 	for _, ps := range st.Peer {
-		w.nodes[ps.NodeID] = nodeFromStatus(ps, false, keep(ps.NodeID))
+		w.nodes[ps.NodeID] = nodeFromStatus(ps, false, keep(ps.NodeID), w.users[ps.UserID])
 	}
 }
 
@@ -359,4 +366,12 @@ func (w *watcher) stalePeriod() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.stale
+}
+
+// mak returns *m, making it first if it is nil.
+func mak[K comparable, V any](m *map[K]V) map[K]V {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	return *m
 }

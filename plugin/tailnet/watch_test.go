@@ -260,3 +260,26 @@ func TestWatchOldTailscaled(t *testing.T) {
 	f.send(ipn.Notify{Engine: &ipn.EngineStatus{}})
 	eventually(t, "hub offline after a message", func() bool { return !reachable(tn, "hub") })
 }
+
+// TestWatchKnowsUsers: login names come from the status and from the
+// profiles that arrive with peer changes.
+func TestWatchKnowsUsers(t *testing.T) {
+	st := testStatus()
+	st.Self.UserID = 7
+	st.User = map[tailcfg.UserID]tailcfg.UserProfile{7: {ID: 7, LoginName: "alice@example.com"}}
+	f := newFakeAPI(st)
+	tn := startWatched(t, f, time.Minute)
+	eventually(t, "ready", tn.Ready)
+	if got := tn.table.Load().names["self"].nodes[0].user; got != "alice@example.com" {
+		t.Errorf("self's user = %q; want alice@example.com", got)
+	}
+	f.send(ipn.Notify{
+		UserProfiles: map[tailcfg.UserID]tailcfg.UserProfileView{8: (&tailcfg.UserProfile{ID: 8, LoginName: "bob@example.com"}).View()},
+		PeersChanged: []*tailcfg.Node{{ID: 9, Name: "laptop.ts.net.", User: 8, Online: new(true),
+			Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.9/32")}}},
+	})
+	eventually(t, "laptop with bob", func() bool {
+		e := tn.table.Load().names["laptop"]
+		return e != nil && e.nodes[0].user == "bob@example.com"
+	})
+}
