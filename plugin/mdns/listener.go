@@ -7,13 +7,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 )
 
 // The mDNS group and port (RFC 6762 §3).
@@ -202,19 +200,6 @@ func ifIndex6(cm *ipv6.ControlMessage) int {
 		return 0
 	}
 	return cm.IfIndex
-}
-
-// reusePort lets the sockets share port 5353 with avahi and other
-// responders on the host (RFC 6762 §15).
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if serr == nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}
-	})
-	return errors.Join(err, serr)
 }
 
 // closeListener closes the sockets, which ends their readers.

@@ -8,4 +8,7 @@ func (t *Tailnet) Ready() bool { return t.table.Load() != nil }
 // goroutine, never on the query path.
 func (t *Tailnet) update(s *snapshot) {
 	t.table.Store(buildTable(s, t.tableConf))
+	if t.listen != nil {
+		t.listen.changed()
+	}
 }

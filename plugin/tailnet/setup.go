@@ -18,11 +18,22 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(name, err)
 	}
+	if t.listenOn {
+		t.listen = joinListenGroup(c, t)
+	}
 	c.OnStartup(func() error {
+		if t.listen != nil {
+			if err := t.listen.start(t); err != nil {
+				return plugin.Error(name, err)
+			}
+		}
 		t.watcher = acquire(t)
 		return nil
 	})
 	c.OnShutdown(func() error {
+		if t.listen != nil {
+			t.listen.stop(t)
+		}
 		if t.watcher != nil {
 			release(t, t.watcher)
 			t.watcher = nil
@@ -82,6 +93,11 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		default:
 			t.tableConf.tags, t.tableConf.tagPrefix = true, ""
 		}
+	case "listen":
+		if c.NextArg() {
+			return c.ArgErr()
+		}
+		t.listenOn = true
 	case "cname":
 		if c.NextArg() {
 			return c.ArgErr()

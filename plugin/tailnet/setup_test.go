@@ -40,11 +40,12 @@ func TestParse(t *testing.T) {
 			cname
 			stale 1m
 			probe 5s
+			listen
 			fallthrough example.org
 		}`, "", func(tn *Tailnet) string {
 			want := map[string]string{"registry": "hub", "wiki": "nas"}
 			switch {
-			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.cname, tn.stale != time.Minute, tn.probe != 5*time.Second:
+			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.cname, tn.stale != time.Minute, tn.probe != 5*time.Second, !tn.listenOn:
 				return "scalars differ"
 			case !maps.Equal(tn.tableConf.aliases, want):
 				return "aliases differ"
@@ -71,6 +72,7 @@ func TestParse(t *testing.T) {
 		{"bad duration", "tailnet {\n stale soon\n}", `stale "soon"`, nil},
 		{"probe too often", "tailnet {\n probe 1ms\n}", "must be at least 100ms", nil},
 		{"cname takes no argument", "tailnet {\n cname yes\n}", "Wrong argument count", nil},
+		{"listen takes no argument", "tailnet {\n listen 53\n}", "Wrong argument count", nil},
 		{"tags with two arguments", "tailnet {\n tags a b\n}", "Wrong argument count", nil},
 		{"twice", "tailnet\ntailnet", "this plugin", nil},
 	}

@@ -134,12 +134,13 @@ type entry struct {
 // table answers one plugin instance's questions from one snapshot. It is
 // immutable and safe for concurrent use.
 type table struct {
-	names   map[string]*entry    // keys are lowercase labels without dots
-	ptr     map[netip.Addr]*node // every tailnet address
-	state   state                // as in the snapshot
-	running bool                 // as in the snapshot
-	serial  uint32               // SOA serial: when the snapshot was made
-	self    string               // label of this node; "" if unknown
+	names    map[string]*entry    // keys are lowercase labels without dots
+	ptr      map[netip.Addr]*node // every tailnet address
+	state    state                // as in the snapshot
+	running  bool                 // as in the snapshot
+	serial   uint32               // SOA serial: when the snapshot was made
+	self     string               // label of this node; "" if unknown
+	selfNode *node                // this node; nil if unknown
 }
 
 // tableConfig is what a plugin instance adds to a snapshot to make its table.
@@ -161,7 +162,7 @@ func buildTable(s *snapshot, cfg tableConfig) *table {
 	}
 	for _, n := range s.nodes {
 		if n.self {
-			t.self = n.host
+			t.self, t.selfNode = n.host, n
 		}
 		for _, a := range n.v4 {
 			t.ptr[a] = n

@@ -43,8 +43,10 @@ type Tailnet struct {
 	cname     bool          // answer a CNAME to HOST.ZONE before the addresses
 	stale     time.Duration // how long a lost tailscaled's last table is served
 	probe     time.Duration // ping asked-for peers this often; 0 is off
+	listenOn  bool          // also serve the block on this node's tailnet addresses
 	tableConf tableConfig
 
+	listen   *listenGroup          // with the listen option; nil without
 	table    atomic.Pointer[table] // nil until the first snapshot
 	counters counters.Cache
 	watcher  *watcher // set between OnStartup and OnShutdown

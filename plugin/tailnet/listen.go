@@ -1,0 +1,189 @@
+package tailnet
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/miekg/dns"
+)
+
+// listenGroup serves the server blocks whose tailnet block says `listen`
+// on this node's tailnet addresses, on the blocks' port, and follows the
+// addresses as the IPN bus reports them. Unlike bind, which resolves its
+// addresses once at start-up, it starts with tailscaled down and begins to
+// listen as soon as the node has its address. Blocks with the same port
+// share one group, in Corefile order, so views work on it as on the
+// blocks' own listener.
+type listenGroup struct {
+	port    string
+	configs []*dnsserver.Config // in Corefile order; fixed before OnStartup
+
+	mu sync.Mutex
+	// mu guards the following fields.
+	srv     *dnsserver.Server // runs the blocks' plugins; never listens itself
+	members []*Tailnet        // whose tables tell this node's addresses
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	wake    chan struct{} // capacity 1: the addresses may have changed
+}
+
+type listenKey struct{ port string }
+
+// joinListenGroup adds the server block of c to the listen group of its port.
+func joinListenGroup(c *caddy.Controller, t *Tailnet) *listenGroup {
+	cfg := dnsserver.GetConfig(c)
+	key := listenKey{cfg.Port}
+	g, _ := c.Get(key).(*listenGroup)
+	if g == nil {
+		g = &listenGroup{port: cfg.Port, wake: make(chan struct{}, 1)}
+		c.Set(key, g)
+	}
+	g.configs = append(g.configs, cfg)
+	return g
+}
+
+// start runs the group once its first member starts. The server is built
+// here, after every block was set up and before any listener serves, so
+// that building its plugin chains races with no query.
+func (g *listenGroup) start(t *Tailnet) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.members = append(g.members, t)
+	if g.srv != nil {
+		return nil
+	}
+	srv, err := dnsserver.NewServer("dns://:"+g.port, g.configs)
+	if err != nil {
+		return err
+	}
+	g.srv = srv
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	g.wg.Go(func() { g.run(ctx) })
+	g.changed()
+	return nil
+}
+
+// stop removes t; the last member to go stops every listener.
+func (g *listenGroup) stop(t *Tailnet) {
+	g.mu.Lock()
+	g.members = slices.DeleteFunc(g.members, func(m *Tailnet) bool { return m == t })
+	last := len(g.members) == 0 && g.cancel != nil
+	g.mu.Unlock()
+	if last {
+		g.cancel()
+		g.wg.Wait()
+	}
+}
+
+// changed tells the group that the addresses may have changed.
+func (g *listenGroup) changed() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// addrs returns this node's tailnet addresses from a member's table.
+func (g *listenGroup) addrs() []netip.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.members {
+		if tbl := m.table.Load(); tbl != nil && tbl.selfNode != nil {
+			return append(slices.Clone(tbl.selfNode.v4), tbl.selfNode.v6...)
+		}
+	}
+	return nil
+}
+
+// run binds and unbinds listeners as the addresses change, until ctx is
+// cancelled, then closes them all and returns nil. An address that cannot
+// be bound yet is tried again every second.
+func (g *listenGroup) run(ctx context.Context) error {
+	bound := map[netip.Addr][]*dns.Server{}
+	defer func() {
+		for _, srvs := range bound {
+			shutdown(srvs)
+		}
+	}()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-g.wake:
+		case <-retry.C:
+		}
+		want := g.addrs()
+		for a, srvs := range bound {
+			if !slices.Contains(want, a) {
+				shutdown(srvs)
+				delete(bound, a)
+				log.Infof("stopped listening on %s", net.JoinHostPort(a.String(), g.port))
+			}
+		}
+		failed := false
+		for _, a := range want {
+			if bound[a] != nil {
+				continue
+			}
+			srvs, err := g.listen(ctx, a)
+			if err != nil {
+				log.Warningf("listen on tailnet address %s: %v; trying again", a, err)
+				failed = true
+				continue
+			}
+			bound[a] = srvs
+			log.Infof("listening on tailnet address %s", net.JoinHostPort(a.String(), g.port))
+		}
+		if failed {
+			retry.Reset(time.Second)
+		}
+	}
+}
+
+// listen serves UDP and TCP on a:port. The sockets are bound with
+// IP_FREEBIND, so an address tailscaled announced but has not yet put on
+// its interface can be bound already.
+func (g *listenGroup) listen(ctx context.Context, a netip.Addr) ([]*dns.Server, error) {
+	lc := net.ListenConfig{Control: freebind}
+	addr := net.JoinHostPort(a.String(), g.port)
+	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		ctx := context.WithValue(context.Background(), dnsserver.Key{}, g.srv)
+		ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
+		g.srv.ServeDNS(ctx, w, r)
+	})
+	srvs := []*dns.Server{
+		{PacketConn: pc, Net: "udp", Handler: handler},
+		{Listener: ln, Net: "tcp", Handler: handler, ReadTimeout: 3 * time.Second, WriteTimeout: 5 * time.Second},
+	}
+	for _, s := range srvs {
+		go s.ActivateAndServe()
+	}
+	return srvs, nil
+}
+
+func shutdown(srvs []*dns.Server) {
+	for _, s := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.ShutdownContext(ctx)
+		cancel()
+	}
+}
