@@ -32,12 +32,12 @@ func BenchmarkUpstream(b *testing.B) {
 		handler func(b *testing.B, upstream string) plugin.Handler
 	}{
 		{"path=forward", func(b *testing.B, up string) plugin.Handler { return stockForward(b, up) }},
-		{"path=fallback_fell_off", func(b *testing.B, up string) plugin.Handler { return benchFallback(b, up, nil, nil) }},
+		{"path=fallback_fell_off", func(b *testing.B, up string) plugin.Handler { return newTestFallback(b, up, nil, nil) }},
 		{"path=fallback_nxdomain", func(b *testing.B, up string) plugin.Handler {
-			return benchFallback(b, up, chain(dns.RcodeNameError, 0, true), nil)
+			return newTestFallback(b, up, chain(dns.RcodeNameError, 0, true), nil)
 		}},
 		{"path=fallback_public_only", func(b *testing.B, up string) plugin.Handler {
-			return benchFallback(b, up, chain(dns.RcodeSuccess, policy.Tailnet, true), func(f *Fallback) { f.rules.add("hub", []string{"public"}) })
+			return newTestFallback(b, up, chain(dns.RcodeSuccess, policy.Tailnet, true), func(f *Fallback) { f.rules.add("hub", []string{"public"}) })
 		}},
 	}
 	for _, c := range cases {
@@ -56,7 +56,7 @@ func BenchmarkChainAnswers(b *testing.B) {
 	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
 	next := chain(dns.RcodeSuccess, policy.Tailnet, true)
 	b.Run("path=chain", func(b *testing.B) { benchServe(b, next, q) })
-	b.Run("path=fallback_chain", func(b *testing.B) { benchServe(b, benchFallback(b, up.Addr, next, nil), q) })
+	b.Run("path=fallback_chain", func(b *testing.B) { benchServe(b, newTestFallback(b, up.Addr, next, nil), q) })
 }
 
 // benchUpstream is a loopback DNS server that answers every query with
@@ -73,23 +73,6 @@ func benchUpstream(b *testing.B) *dnstest.Server {
 }
 
 var upstreamIP = net.ParseIP(publicIP)
-
-// benchFallback is newTestFallback for benchmarks.
-func benchFallback(b *testing.B, addr string, next plugin.Handler, configure func(*Fallback)) *Fallback {
-	f := New()
-	f.Zones = []string{"example.org."}
-	f.Next = next
-	f.up.addrs = []string{addr}
-	if configure != nil {
-		configure(f)
-	}
-	if err := f.up.build(); err != nil {
-		b.Fatal(err)
-	}
-	f.up.start()
-	b.Cleanup(func() { f.up.stop() })
-	return f
-}
 
 // stockForward is CoreDNS's forward plugin with one plain-DNS upstream.
 func stockForward(b *testing.B, addr string) *forward.Forward {

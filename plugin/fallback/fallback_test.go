@@ -54,7 +54,7 @@ func (u *upstream) names() []string {
 
 // newTestFallback starts a fallback for example.org in front of next,
 // asking the upstream at addr.
-func newTestFallback(t *testing.T, addr string, next plugin.Handler, configure func(*Fallback)) *Fallback {
+func newTestFallback(t testing.TB, addr string, next plugin.Handler, configure func(*Fallback)) *Fallback {
 	t.Helper()
 	f := New()
 	f.Zones = []string{"example.org."}
