@@ -154,15 +154,9 @@ func (g *listenGroup) run(ctx context.Context) error {
 // IP_FREEBIND, so an address tailscaled announced but has not yet put on
 // its interface can be bound already.
 func (g *listenGroup) listen(ctx context.Context, a netip.Addr) ([]*dns.Server, error) {
-	lc := net.ListenConfig{Control: freebind}
 	addr := net.JoinHostPort(a.String(), g.port)
-	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	pc, ln, err := g.sockets(ctx, addr)
 	if err != nil {
-		return nil, err
-	}
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		pc.Close()
 		return nil, err
 	}
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
@@ -178,6 +172,40 @@ func (g *listenGroup) listen(ctx context.Context, a netip.Addr) ([]*dns.Server, 
 		go s.ActivateAndServe()
 	}
 	return srvs, nil
+}
+
+// sockets opens the UDP and TCP sockets of addr: in the embedded node's
+// network stack when the group's blocks run one, else in the kernel's.
+func (g *listenGroup) sockets(ctx context.Context, addr string) (net.PacketConn, net.Listener, error) {
+	g.mu.Lock()
+	var node *embedded
+	if len(g.members) > 0 {
+		node = g.members[0].embedded
+	}
+	g.mu.Unlock()
+	if node != nil {
+		pc, err := node.srv.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := node.srv.Listen("tcp", addr)
+		if err != nil {
+			pc.Close()
+			return nil, nil, err
+		}
+		return pc, ln, nil
+	}
+	lc := net.ListenConfig{Control: freebind}
+	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	return pc, ln, nil
 }
 
 func shutdown(srvs []*dns.Server) {

@@ -22,6 +22,13 @@ func setup(c *caddy.Controller) error {
 		t.listen = joinListenGroup(c, t)
 	}
 	c.OnStartup(func() error {
+		if t.node != nil {
+			n, err := startNode(t.node)
+			if err != nil {
+				return plugin.Error(name, err)
+			}
+			t.embedded = n
+		}
 		if t.listen != nil {
 			if err := t.listen.start(t); err != nil {
 				return plugin.Error(name, err)
@@ -37,6 +44,10 @@ func setup(c *caddy.Controller) error {
 		if t.watcher != nil {
 			release(t, t.watcher)
 			t.watcher = nil
+		}
+		if t.embedded != nil {
+			stopNode(t.node)
+			t.embedded = nil
 		}
 		return nil
 	})
@@ -63,7 +74,34 @@ func parse(c *caddy.Controller) (*Tailnet, error) {
 			}
 		}
 	}
+	if err := checkNode(c, t); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// nodeConf returns t's embedded node configuration, making it first.
+func (t *Tailnet) nodeConf() *nodeConfig {
+	if t.node == nil {
+		t.node = &nodeConfig{authKeyEnv: "TS_AUTHKEY"}
+	}
+	return t.node
+}
+
+// checkNode checks the embedded node's options, which go together.
+func checkNode(c *caddy.Controller, t *Tailnet) error {
+	switch {
+	case t.node == nil:
+		return nil
+	case t.node.hostname == "":
+		return c.Err("the embedded node's options need 'node HOSTNAME'")
+	case t.node.stateDir == "":
+		return c.Err("node " + t.node.hostname + " needs a state_dir")
+	case t.socket != "":
+		return c.Err("socket and node exclude each other: ask tailscaled, or run a node")
+	}
+	t.socket = t.node.key()
+	return nil
 }
 
 func parseOption(c *caddy.Controller, t *Tailnet) error {
@@ -93,6 +131,35 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		default:
 			t.tableConf.tags, t.tableConf.tagPrefix = true, ""
 		}
+	case "node":
+		if !c.NextArg() {
+			return c.ArgErr()
+		}
+		t.nodeConf().hostname = c.Val()
+	case "state_dir", "control_url", "authkey_file", "authkey_env":
+		option := c.Val()
+		if !c.NextArg() {
+			return c.ArgErr()
+		}
+		n := t.nodeConf()
+		*map[string]*string{"state_dir": &n.stateDir, "control_url": &n.controlURL,
+			"authkey_file": &n.authKeyFile, "authkey_env": &n.authKeyEnv}[option] = c.Val()
+	case "advertise_tags":
+		tags := c.RemainingArgs()
+		if len(tags) == 0 {
+			return c.ArgErr()
+		}
+		for _, tag := range tags {
+			if !strings.HasPrefix(tag, "tag:") {
+				return c.Errf("advertise_tags %q: tags start with tag:", tag)
+			}
+		}
+		t.nodeConf().tags = tags
+	case "ephemeral":
+		if c.NextArg() {
+			return c.ArgErr()
+		}
+		t.nodeConf().ephemeral = true
 	case "listen":
 		if c.NextArg() {
 			return c.ArgErr()

@@ -1,6 +1,7 @@
 package tailnet
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -72,6 +73,29 @@ func TestParse(t *testing.T) {
 		{"bad duration", "tailnet {\n stale soon\n}", `stale "soon"`, nil},
 		{"probe too often", "tailnet {\n probe 1ms\n}", "must be at least 100ms", nil},
 		{"cname takes no argument", "tailnet {\n cname yes\n}", "Wrong argument count", nil},
+		{"embedded node", `tailnet {
+			node dns
+			state_dir /var/lib/tailhorizon
+			control_url https://headscale.example.net
+			authkey_file /run/secrets/ts-authkey
+			advertise_tags tag:dns tag:infra
+			ephemeral
+			listen
+		}`, "", func(tn *Tailnet) string {
+			n := tn.node
+			switch {
+			case n == nil, n.hostname != "dns", n.stateDir != "/var/lib/tailhorizon", n.controlURL != "https://headscale.example.net",
+				n.authKeyFile != "/run/secrets/ts-authkey", n.authKeyEnv != "TS_AUTHKEY", len(n.tags) != 2, !n.ephemeral:
+				return fmt.Sprintf("node = %+v", n)
+			case tn.socket != "tsnet:/var/lib/tailhorizon":
+				return "watch key " + tn.socket
+			}
+			return ""
+		}},
+		{"node without state_dir", "tailnet {\n node dns\n}", "needs a state_dir", nil},
+		{"node options without node", "tailnet {\n state_dir /x\n}", "need 'node HOSTNAME'", nil},
+		{"node and socket", "tailnet {\n node dns\n state_dir /x\n socket /y\n}", "exclude each other", nil},
+		{"tag without tag:", "tailnet {\n node dns\n state_dir /x\n advertise_tags dns\n}", "tags start with tag:", nil},
 		{"listen takes no argument", "tailnet {\n listen 53\n}", "Wrong argument count", nil},
 		{"tags with two arguments", "tailnet {\n tags a b\n}", "Wrong argument count", nil},
 		{"twice", "tailnet\ntailnet", "this plugin", nil},

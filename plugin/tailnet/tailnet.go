@@ -44,9 +44,11 @@ type Tailnet struct {
 	stale     time.Duration // how long a lost tailscaled's last table is served
 	probe     time.Duration // ping asked-for peers this often; 0 is off
 	listenOn  bool          // also serve the block on this node's tailnet addresses
+	node      *nodeConfig   // run an embedded node instead of asking tailscaled; nil to ask
 	tableConf tableConfig
 
 	listen   *listenGroup          // with the listen option; nil without
+	embedded *embedded             // the running embedded node; nil without
 	table    atomic.Pointer[table] // nil until the first snapshot
 	counters counters.Cache
 	watcher  *watcher // set between OnStartup and OnShutdown

@@ -97,7 +97,11 @@ func acquire(t *Tailnet) *watcher {
 	defer registry.Unlock()
 	w := registry.watchers[t.socket]
 	if w == nil {
-		w = &watcher{socket: t.socket, api: newAPI(t.socket), subs: map[*Tailnet]struct{}{}}
+		api := newAPI(t.socket)
+		if t.embedded != nil {
+			api = localClient{t.embedded.lc}
+		}
+		w = &watcher{socket: t.socket, api: api, subs: map[*Tailnet]struct{}{}}
 		registry.watchers[t.socket] = w
 		w.ctx, w.cancel = context.WithCancel(context.Background())
 		w.wg.Go(func() { w.run(w.ctx) })
