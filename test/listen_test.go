@@ -29,7 +29,7 @@ func TestListenOnTailnetAddress(t *testing.T) {
 	}
 
 	port := freeport.Get(t)
-	startCoreDNS(t, fmt.Sprintf(`example.org:%d {
+	inst, _ := startCoreDNS(t, fmt.Sprintf(`example.org:%d {
     bind 127.0.0.1
     tailnet {
         socket %s
@@ -71,5 +71,17 @@ func TestListenOnTailnetAddress(t *testing.T) {
 	tcp := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
 	if r, _, err := tcp.Exchange(new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA), onTailnet(hub.IPv4)); err != nil || !hasA(r, hub.IPv4) {
 		t.Errorf("over TCP on the tailnet address: %v, %v; want hub's address", r, err)
+	}
+
+	// A reload hands the tailnet listener over without a gap: the new
+	// instance binds next to the old one (SO_REUSEPORT) before it goes.
+	corefile := inst.Caddyfile()
+	next, err := inst.Restart(corefile)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	t.Cleanup(func() { next.Stop(); next.ShutdownCallbacks() })
+	if r, _, err := c.Exchange(new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA), onTailnet(hub.IPv4)); err != nil || !hasA(r, hub.IPv4) {
+		t.Errorf("right after a reload, on the tailnet address: %v, %v; want hub's address", r, err)
 	}
 }
