@@ -137,13 +137,13 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		}
 		t.nodeConf().hostname = c.Val()
 	case "state_dir", "control_url", "authkey_file", "authkey_env":
-		option := c.Val()
+		n := t.nodeConf()
+		field := map[string]*string{"state_dir": &n.stateDir, "control_url": &n.controlURL,
+			"authkey_file": &n.authKeyFile, "authkey_env": &n.authKeyEnv}[c.Val()]
 		if !c.NextArg() {
 			return c.ArgErr()
 		}
-		n := t.nodeConf()
-		*map[string]*string{"state_dir": &n.stateDir, "control_url": &n.controlURL,
-			"authkey_file": &n.authKeyFile, "authkey_env": &n.authKeyEnv}[option] = c.Val()
+		*field = c.Val()
 	case "advertise_tags":
 		tags := c.RemainingArgs()
 		if len(tags) == 0 {
