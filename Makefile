@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/coredns
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test bench lint clean
+.PHONY: build run test bench lint fuzz clean
 .DEFAULT_GOAL := build
 
 bin:
@@ -19,6 +19,19 @@ run: build
 
 test: lint
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+# Each fuzz target for FUZZTIME (a short run in make test; run it for 10m
+# per target before a release). Seeds are in the fuzz_test.go files.
+FUZZTIME ?= 10m
+FUZZ_TARGETS := tailnet:FuzzServeDNS tailnet:FuzzParse fallback:FuzzServeDNS fallback:FuzzParse \
+	mdns:FuzzInspect mdns:FuzzServeDNS mdns:FuzzParse
+fuzz: bin
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz plugin/$$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./plugin/$$pkg/ >bin/fuzz.log 2>&1 || { cat bin/fuzz.log; exit 1; }; \
+	done
 
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 

@@ -26,7 +26,7 @@ type upstream struct {
 	asked []string
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	u := &upstream{}
 	u.Server = dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) {
 		u.mu.Lock()
