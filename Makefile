@@ -17,9 +17,10 @@ build:
 run: build
 	./$(BIN) -conf Corefile.example
 
+# The short fuzz run goes first, so that go test's results close the output.
 test: lint
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) test -race -count=1 -timeout 15m ./...
-	$(MAKE) fuzz FUZZTIME=5s
 
 # Each fuzz target for FUZZTIME (a short run in make test; run it for 10m
 # per target before a release). Seeds are in the fuzz_test.go files.
