@@ -29,9 +29,10 @@ type Fallback struct {
 	Next  plugin.Handler
 	Zones []string
 
-	rcodes   []int // chain rcodes that send the query to the upstreams
-	original bool  // ask the upstreams the question as it reached this plugin
-	ede      bool  // mark answers from the upstreams with an Extended DNS Error
+	rcodes   []int  // chain rcodes that send the query to the upstreams
+	original bool   // ask the upstreams the question as it reached this plugin
+	ede      bool   // mark answers from the upstreams with an Extended DNS Error
+	maxTTL   uint32 // cap on the TTLs of the upstreams' answers, seconds; 0 for none
 	rules    rules
 	up       upstreams
 }
@@ -101,7 +102,7 @@ func (f *Fallback) private(ctx context.Context, state request.Request, reply *dn
 func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, reason string) (int, error) {
 	server, view := metrics.WithServer(ctx), metrics.WithView(ctx)
 	requests.WithLabelValues(server, view, reason).Inc()
-	ew := &edeWriter{ResponseWriter: w, req: r}
+	ew := &edeWriter{ResponseWriter: w, req: r, maxTTL: f.maxTTL}
 	if f.ede {
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
@@ -131,15 +132,25 @@ func reasonOf(reply *dns.Msg, rcode int) string {
 }
 
 // edeWriter adds an Extended DNS Error (RFC 8914) to the reply when the
-// client asked with EDNS and a code is set.
+// client asked with EDNS and a code is set, and caps the reply's TTLs.
 type edeWriter struct {
 	dns.ResponseWriter
-	req  *dns.Msg
-	code uint16
-	text string // "" for no EDE
+	req    *dns.Msg
+	code   uint16
+	text   string // "" for no EDE
+	maxTTL uint32 // 0 for no cap
 }
 
 func (w *edeWriter) WriteMsg(m *dns.Msg) error {
+	if w.maxTTL > 0 {
+		for _, rrs := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+			for _, rr := range rrs {
+				if h := rr.Header(); h.Rrtype != dns.TypeOPT && h.Ttl > w.maxTTL {
+					h.Ttl = w.maxTTL
+				}
+			}
+		}
+	}
 	if w.text != "" && w.req.IsEdns0() != nil {
 		opt := m.IsEdns0()
 		if opt == nil {

@@ -232,3 +232,25 @@ func ede(m *dns.Msg) (uint16, string) {
 	}
 	return 0, ""
 }
+
+// TestMaxTTL: upstream answers carry at most max_ttl, so a name answered
+// publicly while its peer was offline is asked again soon.
+func TestMaxTTL(t *testing.T) {
+	up := newUpstream(t)
+	cases := []struct {
+		maxTTL uint32
+		want   uint32
+	}{
+		{0, 60},
+		{10, 10},
+		{600, 60},
+	}
+	for _, c := range cases {
+		f := newTestFallback(t, up.Addr, chain(dns.RcodeNameError, 0, true), func(f *Fallback) { f.maxTTL = c.maxTTL })
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		f.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA))
+		if len(rec.Msg.Answer) != 1 || rec.Msg.Answer[0].Header().Ttl != c.want {
+			t.Errorf("max_ttl %d: answer %v; want TTL %d", c.maxTTL, rec.Msg.Answer, c.want)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/corefile"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -82,6 +84,12 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 			return c.Errf("tls: %v", err)
 		}
 		f.up.tlsConfig = cfg
+	case "max_ttl":
+		v, err := corefile.Int(c, 0, 86400)
+		if err != nil {
+			return err
+		}
+		f.maxTTL = uint32(v)
 	case "tls_servername":
 		if !c.NextArg() {
 			return c.ArgErr()

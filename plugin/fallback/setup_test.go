@@ -34,6 +34,7 @@ func TestParse(t *testing.T) {
 			tls_servername dns.example.net
 			original
 			ede
+			max_ttl 10
 			prefer_udp
 			policy registry tailnet
 			policy grafana tailnet lan public
@@ -45,7 +46,7 @@ func TestParse(t *testing.T) {
 				return "rcodes differ"
 			case len(f.up.proxies) != 3 || f.up.tlsServerName != "dns.example.net" || !f.up.preferUDP:
 				return "upstreams differ"
-			case !f.original || !f.ede:
+			case !f.original || !f.ede || f.maxTTL != 10:
 				return "flags differ"
 			case f.rules.lookup("registry") != policy.Tailnet, f.rules.lookup("www") != policy.Public,
 				f.rules.lookup("ci-42") != policy.Tailnet|policy.LAN, f.rules.lookup("other") != policy.All:
@@ -54,6 +55,7 @@ func TestParse(t *testing.T) {
 			return ""
 		}},
 		{"no upstream", "fallback", "needs upstreams", nil},
+		{"max_ttl out of range", "fallback {\n to 127.0.0.1\n max_ttl -1\n}", "want a whole number from 0 to 86400", nil},
 		{"tls CA that does not exist", "fallback {\n to tls://127.0.0.1\n tls /nonexistent/ca.pem\n}", "tls:", nil},
 		{"bad upstream", "fallback {\n to nowhere\n}", "to: not an IP address or file", nil},
 		{"unsupported transport", "fallback {\n to https://127.0.0.1\n}", "only dns:// and tls://", nil},
