@@ -41,8 +41,8 @@ func (t *Tailnet) soa(zone string, tbl *table, ttl uint32) *dns.SOA {
 // tailnet address: the right target when it is the tailnet's split-DNS
 // nameserver. Before the first table it is "ns.ZONE".
 func nameserver(zone string, tbl *table) string {
-	if tbl == nil || tbl.self == "" {
+	if tbl == nil || tbl.selfNode == nil || tbl.selfNode.host == "" {
 		return "ns." + zone
 	}
-	return tbl.self + "." + zone
+	return tbl.selfNode.host + "." + zone
 }

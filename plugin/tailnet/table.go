@@ -162,7 +162,7 @@ func buildTable(s *snapshot, cfg tableConfig) *table {
 	}
 	for _, n := range s.nodes {
 		if n.self {
-			t.self, t.selfNode = n.host, n
+			t.selfNode = n
 		}
 		for _, a := range n.v4 {
 			t.ptr[a] = n

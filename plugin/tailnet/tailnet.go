@@ -118,11 +118,7 @@ func (t *Tailnet) pass(ctx context.Context, state request.Request, result result
 
 // notFound answers a name that no node, alias or tag has.
 func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, error) {
-	if t.Fall.Through(state.Name()) {
-		t.count(ctx, resultFallthrough)
-		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
-	}
-	return t.reply(ctx, state, dns.RcodeNameError, nil, t.ttl, resultNXDomain)
+	return t.pass(ctx, state, resultFallthrough)
 }
 
 // answer writes an authoritative NOERROR reply; with no records it is NODATA.
