@@ -13,9 +13,13 @@ bin:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/coredns
 
-# Serves Corefile.example on 127.0.0.1:5300 until Ctrl-C.
+# The demo world (internal/demo) on 127.0.0.1:5300 until Ctrl-C: coredns
+# with an embedded tailnet, an mDNS LAN (as root) and a public stand-in.
+# SOCKET=/run/tailscale/tailscaled.sock runs it on a real tailscaled instead.
+SOCKET ?=
 run: build
-	./$(BIN) -conf Corefile.example
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/demo ./cmd/demo
+	./bin/demo $(if $(SOCKET),-socket $(SOCKET))
 
 # The short fuzz run goes first, so that go test's results close the output.
 test: lint

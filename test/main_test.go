@@ -9,11 +9,15 @@ import (
 	"testing"
 
 	"github.com/tailhorizon/tailhorizon/internal/bundle"
+	"github.com/tailhorizon/tailhorizon/internal/demo"
 	"github.com/tailhorizon/tailhorizon/test/lantest"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
 func TestMain(m *testing.M) {
+	if demo.IsWorld() { // the demo world, in its own namespace (TestDemo)
+		os.Exit(demo.WorldMain())
+	}
 	if lantest.IsHelper() { // a responder or spoofer in a LAN host's namespace
 		os.Exit(lantest.HelperMain())
 	}

@@ -1,0 +1,65 @@
+package demo
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// files are the demo's Corefile and the public zone's file.
+type files struct {
+	corefile, zone string
+}
+
+// corefileData returns the demo's Corefile, with the public stand-in on
+// publicAddr: the device deployment (docs/corefiles/device.Corefile) with
+// short TTLs, so switches show at once, and without cache for the same
+// reason.
+func (d *demo) corefileData(publicAddr string) files {
+	host, port, _ := net.SplitHostPort(d.cfg.Listen)
+	_, publicPort, _ := net.SplitHostPort(publicAddr)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# The tailhorizon demo: the tailnet, then nas on the LAN, then the public zone.\n")
+	fmt.Fprintf(&b, "%s:%s {\n    bind %s\n    errors\n", d.cfg.Zone, port, host)
+	if d.cfg.Metrics != "" {
+		fmt.Fprintf(&b, "    prometheus %s\n", d.cfg.Metrics)
+	}
+	fmt.Fprintf(&b, "    fallback {\n        to %s\n        max_ttl 5\n        policy registry tailnet lan\n    }\n", publicAddr)
+	fmt.Fprintf(&b, "    tailnet {\n        socket %s\n        ttl 5\n        alias registry hub\n        fallthrough\n    }\n", d.socket)
+	if d.world != nil && d.world.veth != "" {
+		fmt.Fprintf(&b, "    mdns {\n        interface %s\n        timeout 200ms\n        ttl 5\n        fallthrough\n    }\n", d.world.veth)
+	}
+	fmt.Fprintf(&b, "}\n\n# The stand-in for the zone's public authority (the VPS records).\n")
+	fmt.Fprintf(&b, "%s:%s {\n    bind 127.0.0.1\n    file {{zone}}\n}\n", d.cfg.Zone, publicPort)
+	return files{corefile: b.String(), zone: publicZone(d.cfg.Zone)}
+}
+
+// publicZone is the zone as the internet sees it: the hub's services are
+// proxied by a VPS at 203.0.113.10.
+func publicZone(zone string) string {
+	return strings.ReplaceAll(`$ORIGIN ZONE.
+@        3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 60
+@        3600 IN NS  ns1
+ns1      3600 IN A   203.0.113.53
+@          60 IN A   203.0.113.10
+hub        60 IN A   203.0.113.10
+*.hub      60 IN A   203.0.113.10
+registry   60 IN A   203.0.113.10
+www        60 IN A   203.0.113.10
+`, "ZONE", zone)
+}
+
+// writeFiles writes f in dir and returns the Corefile's text.
+func writeFiles(dir string, f files) ([]byte, error) {
+	zonePath := filepath.Join(dir, "public.db")
+	if err := os.WriteFile(zonePath, []byte(f.zone), 0o644); err != nil {
+		return nil, err
+	}
+	corefile := strings.ReplaceAll(f.corefile, "{{zone}}", zonePath)
+	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(corefile), 0o644); err != nil {
+		return nil, err
+	}
+	return []byte(corefile), nil
+}

@@ -1,0 +1,138 @@
+// Package demo runs tailhorizon's demo world: the bundled coredns serving
+// a zone on 127.0.0.1, answering from a real tailnet run on loopback in a
+// network namespace of its own (control, DERP, and tsnet nodes hub, laptop
+// and nas), from an mDNS responder on a LAN made of a veth pair into that
+// namespace, and from a local stand-in for the zone's public authority.
+// Nodes go offline and back on command, so the answers can be watched as
+// they move between the tailnet, the LAN and the public records.
+//
+// Nothing leaves the machine: the tailnet lives in its namespace, the mDNS
+// LAN is a veth pair into it, and the public stand-in is on 127.0.0.1.
+// Everything stops, and the temporary directory and namespace are gone,
+// when Run returns.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/miekg/dns"
+)
+
+// Config says where the demo serves and what it runs.
+type Config struct {
+	Listen  string // the DNS address, "127.0.0.1:5300"
+	Metrics string // prometheus address, "" for none
+	Control string // HTTP address to take nodes offline and back, "" for none
+	Zone    string // the zone, "example.org"
+	// Socket is a real tailscaled's LocalAPI socket. Empty runs the
+	// embedded tailnet instead.
+	Socket string
+	Out    io.Writer // where the banner and node changes are written
+	In     io.Reader // lines naming a node to take offline or back; nil for none
+}
+
+// startTimeout bounds bringing the world and the coredns up.
+const startTimeout = 2 * time.Minute
+
+// Run runs the demo until ctx ends, then stops everything it started.
+func Run(ctx context.Context, cfg Config) error {
+	dir, err := os.MkdirTemp("", "tailhorizon-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	d := &demo{cfg: cfg, socket: cfg.Socket}
+	if cfg.Socket == "" {
+		w, err := startWorld(ctx, dir)
+		if err != nil {
+			return fmt.Errorf("demo world: %w", err)
+		}
+		defer w.stop()
+		d.world = w
+		d.socket = w.socket
+	}
+	publicAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	corefile, err := writeFiles(dir, d.corefileData(publicAddr))
+	if err != nil {
+		return err
+	}
+	caddy.Quiet, dnsserver.Quiet = true, true
+	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: corefile, Filepath: filepath.Join(dir, "Corefile"), ServerTypeName: "dns"})
+	if err != nil {
+		return fmt.Errorf("start coredns: %w", err)
+	}
+	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
+	if err := waitServing(ctx, cfg.Listen, cfg.Zone); err != nil {
+		return err
+	}
+	if cfg.Control != "" {
+		stop, err := d.serveControl()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	d.banner()
+	if cfg.In != nil {
+		go d.readCommands(cfg.In)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(cfg.Out, "stopping the demo")
+	return nil
+}
+
+// demo is a running demo.
+type demo struct {
+	cfg    Config
+	socket string
+	world  *worldProcess // nil with a real tailscaled
+}
+
+// freeAddr returns a free UDP and TCP address on 127.0.0.1.
+func freeAddr() (string, error) {
+	for range 10 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if pc, err := net.ListenPacket("udp", addr); err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("no free port on 127.0.0.1")
+}
+
+// waitServing waits until the server at addr answers a question for zone.
+func waitServing(ctx context.Context, addr, zone string) error {
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	m := new(dns.Msg).SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		if _, _, err := c.ExchangeContext(ctx, m, addr); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("coredns does not answer on %s", addr)
+}
