@@ -26,6 +26,7 @@ func main() {
 	flag.StringVar(&cfg.Control, "control", "127.0.0.1:5380", `HTTP address to take nodes offline and back ("" for none)`)
 	flag.StringVar(&cfg.Metrics, "metrics", "127.0.0.1:9153", `prometheus address ("" for none)`)
 	flag.StringVar(&cfg.Socket, "socket", "", "a real tailscaled's LocalAPI socket, instead of the embedded tailnet")
+	flag.BoolVar(&cfg.WorldOnly, "world-only", false, "run only the world, without coredns, and describe it in key=value lines (for test/bench)")
 	flag.Parse()
 
 	bundle.Install()

@@ -39,6 +39,10 @@ type Config struct {
 	Socket string
 	Out    io.Writer // where the banner and node changes are written
 	In     io.Reader // lines naming a node to take offline or back; nil for none
+	// WorldOnly runs the world without a coredns, for benchmarks and load
+	// runs that start their own: it writes the world's socket, LAN
+	// interface and nodes on Out as "key=value" lines, then "ready".
+	WorldOnly bool
 }
 
 // startTimeout bounds bringing the world and the coredns up.
@@ -61,6 +65,9 @@ func Run(ctx context.Context, cfg Config) error {
 		defer w.stop()
 		d.world = w
 		d.socket = w.socket
+	}
+	if cfg.WorldOnly {
+		return d.runWorldOnly(ctx)
 	}
 	publicAddr, err := freeAddr()
 	if err != nil {
@@ -100,6 +107,31 @@ type demo struct {
 	cfg    Config
 	socket string
 	world  *worldProcess // nil with a real tailscaled
+}
+
+// runWorldOnly serves the control endpoint for the world and describes it.
+func (d *demo) runWorldOnly(ctx context.Context) error {
+	if d.world == nil {
+		return errNoWorld
+	}
+	if d.cfg.Control != "" {
+		stop, err := d.serveControl()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	fmt.Fprintf(d.cfg.Out, "socket=%s\nlan_interface=%s\nlan_prefix=%s\n", d.socket, d.world.veth, lanHostAddr)
+	for _, n := range d.world.nodes() {
+		lan := "-"
+		if n.LAN.IsValid() {
+			lan = n.LAN.String()
+		}
+		fmt.Fprintf(d.cfg.Out, "node=%s %s %s %v %s\n", n.Name, n.IPv4, n.IPv6, n.Online, lan)
+	}
+	fmt.Fprintln(d.cfg.Out, "ready")
+	<-ctx.Done()
+	return nil
 }
 
 // freeAddr returns a free UDP and TCP address on 127.0.0.1.
