@@ -126,6 +126,45 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemoOnTailscaled runs the demo on a tailscaled's socket, as
+// `make run SOCKET=...` does: the tailnet's peers answer, and its nodes are
+// not the demo's to take offline.
+func TestDemoOnTailscaled(t *testing.T) {
+	tn := tailnettest.Start(t)
+	device := tn.AddNode(t, "device")
+	hub := tn.AddNode(t, "hub")
+	api := device.ServeLocalAPI(t)
+	var out syncBuffer
+	cfg := demo.Config{
+		Listen:  fmt.Sprintf("127.0.0.1:%d", freeport.Get(t)),
+		Control: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t)),
+		Zone:    "example.org",
+		Socket:  api.Path,
+		Out:     &out,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- demo.Run(ctx, cfg) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	}()
+	waitOutput(t, &out, done, "Ctrl-C stops everything.")
+	waitFor(t, 5*time.Second, "hub from the tailscaled", func() *dns.Msg {
+		return exchange(t, cfg.Listen, "grafana.hub.example.org", dns.TypeA)
+	}, func(r *dns.Msg) bool { return len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == hub.IPv4.String() })
+	resp, err := http.Post("http://"+cfg.Control+"/nodes/hub/offline", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("taking a real node offline: status %d; want %d", resp.StatusCode, http.StatusBadRequest)
+	}
+}
+
 // demoNode is a node as the demo's HTTP endpoint reports it.
 type demoNode struct {
 	Name   string `json:"name"`
