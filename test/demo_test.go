@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/tailhorizon/tailhorizon/internal/demo"
 	"github.com/tailhorizon/tailhorizon/internal/freeport"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
-
-	"github.com/miekg/dns"
 )
 
 // TestDemo runs `make run`'s demo world as a user would: dig the names it
@@ -154,7 +154,9 @@ func TestDemoOnTailscaled(t *testing.T) {
 	waitOutput(t, &out, done, "Ctrl-C stops everything.")
 	waitFor(t, 5*time.Second, "hub from the tailscaled", func() *dns.Msg {
 		return exchange(t, cfg.Listen, "grafana.hub.example.org", dns.TypeA)
-	}, func(r *dns.Msg) bool { return len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == hub.IPv4.String() })
+	}, func(r *dns.Msg) bool {
+		return len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == hub.IPv4.String()
+	})
 	resp, err := http.Post("http://"+cfg.Control+"/nodes/hub/offline", "", nil)
 	if err != nil {
 		t.Fatal(err)

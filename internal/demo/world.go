@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
-
 	"github.com/hashicorp/mdns"
 	"tailscale.com/types/logger"
+
+	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
 )
 
 // The world is this program run again in a network namespace of its own
