@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,22 +28,25 @@ var (
 )
 
 // deployment starts a shipped Corefile from docs/corefiles against the test
-// tailnet and authority, and returns its address.
-func deployment(t *testing.T, file, socket, authority string) string {
+// tailnet and authority, and returns its address. replace holds more
+// old, new pairs to replace in the file first.
+func deployment(t *testing.T, file, socket, authority string, replace ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "docs", "corefiles", file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(freeport.Get(t))
-	corefile := strings.NewReplacer(
+	corefile := strings.NewReplacer(append(replace,
 		"/var/run/tailscale/tailscaled.sock", socket,
+		"/run/tailscale/tailscaled.sock", socket, // as mounted in a container
 		"127.0.0.1:5301", authority,
+		"192.0.2.53", authority, // the authority, seen from a container
 		"example.org:5300 {", "example.org:"+port+" {",
 		"example.org:53 {", "example.org:"+port+" {",
 		// The LAN of the test namespace; the shipped files name the private ranges.
 		"'192.168.0.0/16'", "'198.18.0.0/15'",
-	).Replace(string(b))
+	)...).Replace(string(b))
 	startCoreDNS(t, corefile)
 	return net.JoinHostPort("127.0.0.1", port)
 }
@@ -66,6 +70,18 @@ func addLoopbackAddr(t *testing.T, a netip.Addr) {
 		t.Fatalf("ip addr add %s: %v: %s", prefix, err, out)
 	}
 	t.Cleanup(func() { exec.Command("ip", "addr", "del", prefix, "dev", "lo").Run() })
+}
+
+// waitLoaded waits until srv answers a tailnet client with hubIP for a
+// name below hub: the tailnet's table is loaded. A new name each time: the
+// public answer to a query made before the table is loaded may be cached.
+func waitLoaded(t *testing.T, srv, hubIP string) {
+	t.Helper()
+	n := 0
+	waitFor(t, 20*time.Second, "the tailnet is loaded", func() *dns.Msg {
+		n++
+		return exchangeFrom(t, tailnetClient, srv, "w"+strconv.Itoa(n)+".hub.example.org", dns.TypeA)
+	}, func(r *dns.Msg) bool { return answerData(r) == hubIP })
 }
 
 type deploymentCase struct {
@@ -115,13 +131,7 @@ func TestDeployments(t *testing.T) {
 	for _, d := range deployments {
 		t.Run(d.file, func(t *testing.T) {
 			srv := deployment(t, d.file, api.Path, auth)
-			// A new name each time: the public answer to a query made before
-			// the table is loaded may be cached.
-			n := 0
-			waitFor(t, 20*time.Second, "the tailnet is loaded", func() *dns.Msg {
-				n++
-				return exchangeFrom(t, tailnetClient, srv, "w"+strconv.Itoa(n)+".hub.example.org", dns.TypeA)
-			}, func(r *dns.Msg) bool { return answerData(r) == hubIP })
+			waitLoaded(t, srv, hubIP)
 			for _, c := range d.cases {
 				t.Run(c.name, func(t *testing.T) {
 					r := exchangeFrom(t, c.from, srv, c.qname, c.qtype)
@@ -134,20 +144,33 @@ func TestDeployments(t *testing.T) {
 	}
 }
 
-// TestPublicViewLeaksNothing asks the public-facing deployment, as a
-// public client, for every name the tailnet has and more, and checks that
-// no answer carries a tailnet or LAN address or a tailnet name.
+// TestPublicViewLeaksNothing asks the deployments with a public-facing
+// view, as a public client, for every name the tailnet has and more, with every type
+// that can carry an address or a name, and checks that no record in any
+// section carries a tailnet or LAN address (A, AAAA, or written in its
+// data: TXT, HTTPS hints) or a tailnet name, and that the private name
+// registry gets NXDOMAIN whatever the type.
 func TestPublicViewLeaksNothing(t *testing.T) {
 	tn := tailnettest.Start(t)
 	hub := tn.AddNode(t, "hub")
 	beta := tn.AddNode(t, "beta")
 	api := hub.ServeLocalAPI(t)
-	srv := deployment(t, "public.Corefile", api.Path, startAuthority(t))
+	auth := startAuthority(t)
+	addLoopbackAddr(t, tailnetClient)
 
-	tailnetRange := netip.MustParsePrefix("100.64.0.0/10")
-	tailnetV6 := netip.MustParsePrefix("fd7a:115c:a1e0::/48")
-	lan := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
-		netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("fc00::/7")}
+	hidden := []netip.Prefix{netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("fd7a:115c:a1e0::/48"),
+		netip.MustParsePrefix("198.18.0.0/15")} // tailnet, and the test namespace's LAN
+	leaks := func(data string) bool {
+		for _, tok := range strings.FieldsFunc(data, func(r rune) bool { return strings.ContainsRune(" \t\"=,", r) }) {
+			addr, err := netip.ParseAddr(tok)
+			if err == nil && (addr.IsPrivate() || addr.IsLinkLocalUnicast() || addr.IsLoopback() ||
+				slices.ContainsFunc(hidden, func(p netip.Prefix) bool { return p.Contains(addr) })) {
+				return true
+			}
+		}
+		data = strings.ToLower(data)
+		return strings.Contains(data, tailnettest.Domain) || strings.Contains(data, "registry.")
+	}
 	names := []string{"hub", "beta", "registry", "x.registry", "grafana.hub", "www", "example.org", "ns1", tailnettest.Domain}
 	var queries []string
 	for _, n := range names {
@@ -157,26 +180,25 @@ func TestPublicViewLeaksNothing(t *testing.T) {
 		r, _ := dns.ReverseAddr(ip.String())
 		queries = append(queries, r)
 	}
-	for _, q := range queries {
-		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypePTR, dns.TypeANY, dns.TypeCNAME, dns.TypeTXT} {
-			r := exchangeFrom(t, publicClient, srv, q, qtype)
-			for _, rr := range append(append(r.Answer, r.Ns...), r.Extra...) {
-				var addr netip.Addr
-				switch v := rr.(type) {
-				case *dns.A:
-					addr, _ = netip.AddrFromSlice(v.A.To4())
-				case *dns.AAAA:
-					addr, _ = netip.AddrFromSlice(v.AAAA)
-				}
-				leak := addr.IsValid() && (tailnetRange.Contains(addr) || tailnetV6.Contains(addr))
-				for _, p := range lan {
-					leak = leak || (addr.IsValid() && p.Contains(addr))
-				}
-				data := rr.String()[len(rr.Header().String()):]
-				if leak || strings.Contains(strings.ToLower(data), tailnettest.Domain) {
-					t.Errorf("%s %s leaked %s", q, dns.TypeToString[qtype], rr)
+	qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypePTR, dns.TypeANY, dns.TypeCNAME, dns.TypeTXT,
+		dns.TypeSRV, dns.TypeHTTPS, dns.TypeMX, dns.TypeNS, dns.TypeSOA}
+	for _, file := range []string{"public.Corefile", "split-dns.Corefile"} {
+		t.Run(file, func(t *testing.T) {
+			srv := deployment(t, file, api.Path, auth)
+			waitLoaded(t, srv, hub.IPv4.String()) // else a leak could hide behind a table not loaded yet
+			for _, q := range queries {
+				for _, qtype := range qtypes {
+					r := exchangeFrom(t, publicClient, srv, q, qtype)
+					for _, rr := range append(append(r.Answer, r.Ns...), r.Extra...) {
+						if leaks(rr.String()[len(rr.Header().String()):]) {
+							t.Errorf("%s %s leaked %s", q, dns.TypeToString[qtype], rr)
+						}
+					}
+					if strings.Contains(q, "registry") && (r.Rcode != dns.RcodeNameError || len(r.Answer) > 0) {
+						t.Errorf("%s %s = %s with %d answers; want NXDOMAIN, a private name", q, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], len(r.Answer))
+					}
 				}
 			}
-		}
+		})
 	}
 }

@@ -1,13 +1,16 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -302,4 +305,219 @@ func labels(e ast.Expr, consts map[string]string) []*dto.LabelPair {
 		}
 	}
 	return pairs
+}
+
+// TestMetricsReference checks docs/metrics.md against the sources: every
+// metric of our plugins is in one of its tables with its type and labels,
+// every metric in the tables exists, and every coredns_* series that its
+// queries and alerts name exists with the labels they select on.
+func TestMetricsReference(t *testing.T) {
+	doc := filepath.Join("..", "docs", "metrics.md")
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ typ, labels string }
+	rows := map[string]row{}
+	re := regexp.MustCompile("^\\| `(coredns_\\w+)` \\| (\\w+) \\| ([^|]*) \\|")
+	for line := range strings.Lines(string(b)) {
+		if m := re.FindStringSubmatch(line); m != nil {
+			rows[m[1]] = row{m[2], strings.ReplaceAll(strings.TrimSpace(m[3]), "`", "")}
+		}
+	}
+	known := knownMetrics(t)
+	for _, m := range pluginMetrics(t) {
+		name := m.family.GetName()
+		r, ok := rows[name]
+		if !ok {
+			t.Errorf("%s: %s is not in a table of %s", m.pos, name, doc)
+			continue
+		}
+		delete(rows, name)
+		if want := strings.ToLower(m.family.GetType().String()); r.typ != want {
+			t.Errorf("%s: %s is a %s; %s says %s", m.pos, name, want, doc, r.typ)
+		}
+		if want := strings.Join(known[name].labels, ", "); r.labels != want {
+			t.Errorf("%s: %s has labels %q; %s says %q", m.pos, name, want, doc, r.labels)
+		}
+	}
+	for name := range rows {
+		t.Errorf("%s lists %s, which no plugin defines", doc, name)
+	}
+	for _, err := range checkPromQL(string(b), known) {
+		t.Errorf("%s: %v", doc, err)
+	}
+}
+
+// TestDashboard checks docs/grafana/tailhorizon.json: it is a dashboard
+// whose panels query through the data source variable, every coredns_*
+// series in its queries exists (in our plugins or in the CoreDNS of
+// go.mod) with the labels they select on, and it shows each plugin's
+// requests and the series the operations docs point at.
+func TestDashboard(t *testing.T) {
+	file := filepath.Join("..", "docs", "grafana", "tailhorizon.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type panel struct {
+		ID         int
+		Type       string
+		Title      string
+		Datasource struct{ Type, UID string }
+		Targets    []struct {
+			Expr  string
+			RefID string `json:"refId"`
+		}
+		GridPos struct{ H, W, X, Y int } `json:"gridPos"`
+	}
+	var dash struct {
+		Title, UID string
+		Panels     []panel
+		Templating struct {
+			List []struct{ Name, Type string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if dash.Title == "" || dash.UID == "" || len(dash.Panels) == 0 {
+		t.Fatalf("%s: title %q, uid %q, %d panels; want all three", file, dash.Title, dash.UID, len(dash.Panels))
+	}
+	vars := map[string]string{}
+	for _, v := range dash.Templating.List {
+		vars[v.Name] = v.Type
+	}
+	if vars["datasource"] != "datasource" {
+		t.Errorf("no datasource variable; the panels query ${datasource}")
+	}
+
+	known := knownMetrics(t)
+	ids := map[int]bool{}
+	var exprs strings.Builder
+	for _, p := range dash.Panels {
+		if ids[p.ID] {
+			t.Errorf("panel id %d is used twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.GridPos.W <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %q: gridPos %+v does not fit 24 columns", p.Title, p.GridPos)
+		}
+		if p.Type == "row" {
+			continue
+		}
+		if p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q: data source %q; want ${datasource}", p.Title, p.Datasource.UID)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, err := range checkPromQL(tg.Expr, known) {
+				t.Errorf("panel %q, query %s: %v", p.Title, tg.RefID, err)
+			}
+			if strings.Count(tg.Expr, "(") != strings.Count(tg.Expr, ")") || strings.Count(tg.Expr, "{") != strings.Count(tg.Expr, "}") {
+				t.Errorf("panel %q, query %s: unbalanced brackets: %s", p.Title, tg.RefID, tg.Expr)
+			}
+			exprs.WriteString(tg.Expr + "\n")
+		}
+	}
+	for _, want := range []string{
+		"coredns_tailnet_requests_total", "coredns_mdns_requests_total", "coredns_fallback_requests_total",
+		"coredns_tailnet_peers", "coredns_tailnet_state", "coredns_tailnet_last_update_timestamp_seconds",
+		"coredns_mdns_entries", "coredns_mdns_evictions_total", "coredns_mdns_lookup_duration_seconds_bucket",
+		"coredns_fallback_upstream_errors_total", "coredns_fallback_private_nxdomain_total",
+	} {
+		if !strings.Contains(exprs.String(), want) {
+			t.Errorf("no panel queries %s", want)
+		}
+	}
+}
+
+// knownFamily is a metric defined in our plugins or in CoreDNS.
+type knownFamily struct {
+	typ    dto.MetricType
+	labels []string
+}
+
+// knownMetrics returns the metrics of our plugins and of the CoreDNS module
+// that go.mod names, by name.
+func knownMetrics(t *testing.T) map[string]knownFamily {
+	t.Helper()
+	known := map[string]knownFamily{}
+	add := func(ms []sourceMetric) {
+		for _, m := range ms {
+			var labels []string
+			for _, mm := range m.family.GetMetric() {
+				for _, l := range mm.GetLabel() {
+					labels = append(labels, l.GetName())
+				}
+			}
+			known[m.family.GetName()] = knownFamily{m.family.GetType(), labels}
+		}
+	}
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/coredns/coredns")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m github.com/coredns/coredns: %v", err)
+	}
+	core := filepath.Join(strings.TrimSpace(string(out)), "plugin")
+	err = filepath.WalkDir(core, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		ms, _ := packageMetrics(path, d.Name()) // metrics whose names do not resolve are left out
+		add(ms)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(pluginMetrics(t))
+	return known
+}
+
+// promSelector matches a coredns_* series in PromQL, with its label
+// matchers if any.
+var (
+	promSelector = regexp.MustCompile(`\b(coredns_[a-zA-Z0-9_]+)(\{[^}]*\})?`)
+	promMatcher  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+)
+
+// checkPromQL reports the coredns_* series in text that are not known, and
+// the labels selected on that they do not have.
+func checkPromQL(text string, known map[string]knownFamily) []error {
+	var errs []error
+	for _, m := range promSelector.FindAllStringSubmatch(text, -1) {
+		name := m[1]
+		if strings.HasSuffix(name, "_") {
+			continue // a family of series, as in "coredns_proxy_*"
+		}
+		f, ok := known[name]
+		if !ok {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				base, cut := strings.CutSuffix(name, suffix)
+				if bf, found := known[base]; cut && found && (bf.typ == dto.MetricType_HISTOGRAM || bf.typ == dto.MetricType_SUMMARY) {
+					f, ok = bf, true
+					if suffix == "_bucket" {
+						f.labels = append(slices.Clone(f.labels), "le")
+					}
+				}
+			}
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: no such metric in our plugins or CoreDNS", name))
+			continue
+		}
+		for _, l := range promMatcher.FindAllStringSubmatch(m[2], -1) {
+			if !slices.Contains(f.labels, l[1]) && l[1] != "instance" && l[1] != "job" {
+				errs = append(errs, fmt.Errorf("%s has no label %q (has %q)", name, l[1], f.labels))
+			}
+		}
+	}
+	return errs
 }
