@@ -139,6 +139,8 @@ func (d *demo) banner() {
 		fmt.Fprintf(out, "\nType a node's name and Enter to take it offline or back (hub, laptop, nas)")
 		if d.cfg.Control != "" {
 			fmt.Fprintf(out, ", or:\n  curl -X POST http://%s/nodes/hub/toggle\n", d.cfg.Control)
+		} else {
+			fmt.Fprintln(out, ".")
 		}
 		fmt.Fprintln(out, "hub offline: grafana.hub answers from the public zone; registry, tailnet and LAN only, gets NXDOMAIN.")
 		if d.world.veth != "" {

@@ -14,15 +14,16 @@ type files struct {
 }
 
 // corefileData returns the demo's Corefile, with the public stand-in on
-// publicAddr: the device deployment (docs/corefiles/device.Corefile) with
+// publicAddr and the ready plugin on readyAddr: the device deployment
+// (docs/corefiles/device.Corefile) with
 // short TTLs, so switches show at once, and without cache for the same
 // reason.
-func (d *demo) corefileData(publicAddr string) files {
+func (d *demo) corefileData(publicAddr, readyAddr string) files {
 	host, port, _ := net.SplitHostPort(d.cfg.Listen)
 	_, publicPort, _ := net.SplitHostPort(publicAddr)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# The tailhorizon demo: the tailnet, then nas on the LAN, then the public zone.\n")
-	fmt.Fprintf(&b, "%s:%s {\n    bind %s\n    errors\n", d.cfg.Zone, port, host)
+	fmt.Fprintf(&b, "%s:%s {\n    bind %s\n    errors\n    ready %s\n", d.cfg.Zone, port, host, readyAddr)
 	if d.cfg.Metrics != "" {
 		fmt.Fprintf(&b, "    prometheus %s\n", d.cfg.Metrics)
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -73,7 +74,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	corefile, err := writeFiles(dir, d.corefileData(publicAddr))
+	readyAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	corefile, err := writeFiles(dir, d.corefileData(publicAddr, readyAddr))
 	if err != nil {
 		return err
 	}
@@ -85,6 +90,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
 	if err := waitServing(ctx, cfg.Listen, cfg.Zone); err != nil {
 		return err
+	}
+	if !waitReady(ctx, readyAddr) || !d.waitTailnet(ctx) {
+		fmt.Fprintf(cfg.Out, "warning: the plugins are not ready after %v: is tailscaled running?\n", readyTimeout)
 	}
 	if cfg.Control != "" {
 		stop, err := d.serveControl()
@@ -149,6 +157,56 @@ func freeAddr() (string, error) {
 		}
 	}
 	return "", errors.New("no free port on 127.0.0.1")
+}
+
+// readyTimeout bounds the wait for the plugins' first state: a tailscaled
+// that is down never makes tailnet ready.
+const readyTimeout = 15 * time.Second
+
+// waitReady reports whether the ready plugin at addr says every plugin is
+// ready (tailnet has its first table, mdns its sockets) within readyTimeout.
+func waitReady(ctx context.Context, addr string) bool {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		if resp, err := c.Get("http://" + addr + "/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// waitTailnet reports whether the coredns answers the world's nodes with
+// their tailnet addresses within readyTimeout; with a real tailscaled it
+// has nothing to check.
+func (d *demo) waitTailnet(ctx context.Context) bool {
+	if d.world == nil {
+		return true
+	}
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	deadline := time.Now().Add(readyTimeout)
+	for _, n := range d.world.nodes() {
+		m := new(dns.Msg).SetQuestion(dns.Fqdn(n.Name+"."+d.cfg.Zone), dns.TypeA)
+		for {
+			r, _, err := c.ExchangeContext(ctx, m, d.cfg.Listen)
+			if err == nil && len(r.Answer) > 0 && r.Answer[0].(*dns.A).A.String() == n.IPv4.String() {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return false
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return true
 }
 
 // waitServing waits until the server at addr answers a question for zone.

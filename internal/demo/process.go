@@ -61,7 +61,8 @@ func startWorld(ctx context.Context, dir string) (_ *worldProcess, err error) {
 	}()
 	first := "nolan"
 	if os.Geteuid() == 0 {
-		veth := fmt.Sprintf("thdemo%d", os.Getpid()%1000000)
+		// Unique, as the last run's may still be going with its namespace.
+		veth := fmt.Sprintf("thdemo%07x", time.Now().UnixNano()&0xfffffff)
 		if err := makeVeth(veth, w.cmd.Process.Pid); err == nil {
 			w.veth = veth
 			first = "lan " + veth + "l"

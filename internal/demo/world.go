@@ -98,6 +98,18 @@ func runWorld(dir string) error {
 		lan = ""
 	}
 
+	// The LAN goes first: an interface that comes up later makes every
+	// node re-poll control, and control sees them all go offline at once.
+	var lanAddr netip.Addr
+	if lan != "" {
+		stop, err := serveLAN(lan)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		lanAddr = lanNASAddr.Addr()
+	}
+
 	logf := logger.Discard
 	if os.Getenv("TAILHORIZON_DEMO_VERBOSE") != "" {
 		logf = stdlog.New(os.Stderr, "", stdlog.LstdFlags).Printf
@@ -108,7 +120,7 @@ func runWorld(dir string) error {
 		return err
 	}
 	defer tn.Close()
-	w := &world{tn: tn, dir: dir}
+	w := &world{tn: tn, dir: dir, lan: lanAddr}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, n := range nodes {
@@ -123,14 +135,6 @@ func runWorld(dir string) error {
 		return err
 	}
 	defer api.Stop()
-	if lan != "" {
-		stop, err := serveLAN(lan)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		w.lan = lanNASAddr.Addr()
-	}
 	out := json.NewEncoder(os.Stdout)
 	out.Encode(w.state(""))
 	for in.Scan() {

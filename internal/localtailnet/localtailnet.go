@@ -67,12 +67,17 @@ type Tailnet struct {
 	// mu serialises online flips, which write back a whole stored node,
 	// against non-streaming map requests, which edit the stored node
 	// (endpoints, disco key, hostinfo); without it a flip could undo them.
-	mu     sync.RWMutex
-	polls  map[key.NodePublic]int  // open streaming polls per node; guarded by mu
-	pinned map[key.NodePublic]bool // nodes that stay Online when they go; guarded by mu
+	mu      sync.RWMutex
+	polls   map[key.NodePublic]int  // open streaming polls per node; guarded by mu
+	pinned  map[key.NodePublic]bool // nodes that stay Online when they go; guarded by mu
+	stopped bool                    // StopControl was called: no more online flips; guarded by mu
 
 	nodesMu sync.Mutex
 	nodes   []*Node // added by AddNode, including closed ones; guarded by nodesMu
+
+	// controlLn is control's listener, replaced by StartControl. Only the
+	// goroutine that runs the tailnet uses it.
+	controlLn *connListener
 }
 
 // Start starts control, DERP and STUN on 127.0.0.1. Close stops them.
@@ -101,9 +106,14 @@ func Start(logf logger.Logf) (_ *Tailnet, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
+	tn.controlLn = &connListener{Listener: srv.Listener}
+	srv.Listener = tn.controlLn
 	tn.Control.HTTPTestServer = srv
 	srv.Start()
-	tn.closers = append(tn.closers, srv.Close)
+	tn.closers = append(tn.closers, func() {
+		srv.Close()
+		tn.controlLn.closeAll() // the one StartControl made, if it did
+	})
 	return tn, nil
 }
 
@@ -198,18 +208,93 @@ func (tn *Tailnet) addPoll(k key.NodePublic, delta int) {
 	tn.setOnlineLocked(k, online)
 }
 
-// setOnlineLocked records k's online state in control, which pushes a new
-// map to every peer. tn.mu must be held.
+// setOnlineLocked stores node k's Online flag at control and pushes a new
+// map to every peer. A stopped control server tells nobody anything.
+// tn.mu must be held.
 func (tn *Tailnet) setOnlineLocked(k key.NodePublic, online bool) {
 	n := tn.Control.Node(k)
-	if n == nil {
-		return // not registered (yet) or gone
+	if n == nil || tn.stopped {
+		return // not registered (yet), gone, or control is down
 	}
 	n.Online = new(online)
 	if !online {
 		n.LastSeen = new(time.Now())
 	}
 	tn.Control.UpdateNode(n)
+}
+
+// SetOnline makes control report n to its peers as online or offline,
+// while n itself stays connected: a flap that costs one map push and no
+// reconnect. n's own poll ending or starting later overrides it.
+func (tn *Tailnet) SetOnline(n *Node, online bool) {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	tn.setOnlineLocked(n.Key, online)
+}
+
+// StopControl makes the control server vanish as a crashed one does: it
+// stops accepting and drops every connection, map polls included, and
+// tells no node that the others went offline. Nodes keep their last
+// netmap and retry in the background; DERP stays up.
+func (tn *Tailnet) StopControl() {
+	tn.mu.Lock()
+	tn.stopped = true
+	tn.mu.Unlock()
+	tn.controlLn.closeAll()
+}
+
+// StartControl brings control back on its address after StopControl, as a
+// restarted server that kept its database: nodes reconnect with their keys
+// and get full netmaps again.
+func (tn *Tailnet) StartControl() error {
+	srv := tn.Control.HTTPTestServer
+	ln, err := net.Listen("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		return fmt.Errorf("listen for control again: %w", err)
+	}
+	tn.mu.Lock()
+	tn.stopped = false
+	tn.mu.Unlock()
+	tn.controlLn = &connListener{Listener: ln}
+	go srv.Config.Serve(tn.controlLn) // until Close closes it
+	return nil
+}
+
+// connListener remembers the connections it accepts, so that StopControl
+// can close them all: httptest.Server closes only those it still tracks,
+// and control's Noise connections are hijacked from it.
+type connListener struct {
+	net.Listener
+
+	mu     sync.Mutex
+	conns  []net.Conn // accepted ones, open or not; guarded by mu
+	closed bool       // closeAll was called; guarded by mu
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed { // accepted just as closeAll ran
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns = append(l.conns, c)
+	return c, nil
+}
+
+// closeAll closes the listener and every connection it accepted.
+func (l *connListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.Listener.Close()
+	for _, c := range l.conns {
+		c.Close()
+	}
 }
 
 // PinOnline makes control keep reporting n as online after it goes, as

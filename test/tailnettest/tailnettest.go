@@ -14,16 +14,15 @@ package tailnettest
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 
-	"tailscale.com/envknob"
-	"tailscale.com/net/netns"
 	"tailscale.com/types/logger"
+
+	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
 )
 
 // envInNetns marks the re-executed test binary running in its namespace.
@@ -64,18 +63,7 @@ func RunInNetns(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// envknob.Setenv also updates knobs registered (and read) at init time.
-	for k, v := range map[string]string{
-		"TS_NO_LOGS_NO_SUPPORT":        "true",
-		"TS_DISABLE_PORTMAPPER":        "true",
-		"TS_DISABLE_UPNP":              "true",
-		"TS_PANIC_IF_HIT_MAIN_CONTROL": "true",
-		"TS_LOGS_DIR":                  dir,
-	} {
-		envknob.Setenv(k, v)
-	}
-	// netns would bind sockets to the default route's interface; there is none.
-	netns.SetEnabled(false)
+	localtailnet.Quiet(dir)
 	return m.Run()
 }
 
@@ -141,14 +129,5 @@ func logf(prefix string) logger.Logf {
 	if os.Getenv(envVerbose) == "" {
 		return logger.Discard
 	}
-	return stdLogger(prefix).Printf
-}
-
-// stdLogger is logf for http.Server.ErrorLog and httputil.ReverseProxy.
-func stdLogger(prefix string) *log.Logger {
-	w := io.Discard
-	if os.Getenv(envVerbose) != "" {
-		w = os.Stderr
-	}
-	return log.New(w, prefix+": ", log.Lmicroseconds)
+	return log.New(os.Stderr, prefix, log.Lmicroseconds).Printf
 }
