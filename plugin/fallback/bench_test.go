@@ -61,14 +61,14 @@ func BenchmarkChainAnswers(b *testing.B) {
 
 // benchUpstream is a loopback DNS server that answers every query with
 // one A record, doing as little as it can.
-func benchUpstream(b *testing.B) *dnstest.Server {
+func benchUpstream(tb testing.TB) *dnstest.Server {
 	s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg).SetReply(r)
 		m.Authoritative = true
 		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: upstreamIP}}
 		w.WriteMsg(m)
 	})
-	b.Cleanup(s.Close)
+	tb.Cleanup(s.Close)
 	return s
 }
 

@@ -1,6 +1,7 @@
 package mdns
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"testing"
@@ -94,6 +95,25 @@ func TestInspect(t *testing.T) {
 			nil, []string{rejectMalformed}},
 		{"empty", nil, 2, onLink,
 			nil, []string{rejectMalformed}},
+		{"compression-pointer loop", pointerAnswer(12), 2, onLink,
+			nil, []string{rejectMalformed}},
+		{"pointer past the end", pointerAnswer(0xff), 2, onLink,
+			nil, []string{rejectMalformed}},
+		{"answer count past the records sent: those sent count", countAnswers(response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 9), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+		{"largest TTL capped", response(t, nil, "beta.local. 4294967295 IN A 198.18.1.20"), 2, onLink,
+			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+		{"other class", response(t, nil, "beta.local. 120 CH A 198.18.1.20"), 2, onLink,
+			nil, nil},
+		{"escaped dot in the host", response(t, nil, `be\.ta.local. 120 IN A 198.18.1.20`), 2, onLink,
+			nil, nil},
+		{"authority section (a probe) does not count", response(t, func(m *dns.Msg) { m.Ns, m.Answer = m.Answer, nil }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
+			nil, nil},
+		{"IPv4-mapped, multicast and unspecified addresses", response(t, nil, "beta.local. 120 IN AAAA ::ffff:198.18.1.20",
+			"beta.local. 120 IN A 224.0.0.251", "beta.local. 120 IN AAAA ff02::fb", "beta.local. 120 IN A 0.0.0.0"), 2, onLink,
+			nil, []string{rejectAddress, rejectAddress, rejectAddress, rejectAddress}},
+		{"tailnet source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("100.64.0.9"),
+			nil, []string{rejectOffLink}},
 	}
 	l := testListener()
 	for _, c := range cases {
@@ -105,8 +125,26 @@ func TestInspect(t *testing.T) {
 			if !slices.Equal(rejects, c.rejects) {
 				t.Errorf("rejects %v; want %v", rejects, c.rejects)
 			}
+			if c.want == nil { // through the socket readers' path, the cache stays as it was
+				r.receive(l, c.pkt, c.ifIndex, c.src)
+				if got := addrs(r.cache, "beta", t0); r.cache.len() != 2 || !slices.Equal(got, []string{"negative"}) {
+					t.Errorf("after receive: %d hosts, beta %v; want the 2 asked for, beta negative", r.cache.len(), got)
+				}
+			}
 		})
 	}
+}
+
+// pointerAnswer is a response with one A record whose owner name is a
+// compression pointer to offset off: 12 points at itself, a loop.
+func pointerAnswer(off byte) []byte {
+	return []byte{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, off, 0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 198, 18, 1, 20}
+}
+
+// countAnswers sets the answer count of packet pkt to n.
+func countAnswers(pkt []byte, n uint16) []byte {
+	binary.BigEndian.PutUint16(pkt[6:], n)
+	return pkt
 }
 
 func equalLearnt(a, b map[string][]learnt) bool {

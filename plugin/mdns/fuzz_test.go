@@ -33,7 +33,7 @@ func FuzzInspect(f *testing.F) {
 			f.Add(b[:len(b)/2], true)
 		}
 	}
-	f.Add([]byte{0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 198, 18, 1, 20}, false) // pointer loop
+	f.Add(pointerAnswer(12), false) // a compression-pointer loop
 	f.Fuzz(func(t *testing.T, pkt []byte, onLink bool) {
 		lan := newFakeLAN()
 		r := lan.resolver(time.Second)

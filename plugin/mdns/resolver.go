@@ -217,11 +217,16 @@ func (r *resolver) lookup(host, reason string) *flight {
 	}
 	if qu {
 		r.mu.Lock()
-		f.retry = time.AfterFunc(r.window/2, func() {
-			if !isClosed(f.any) && !isClosed(f.done) {
-				send(host, false)
-			}
-		})
+		// An answer may have ended the flight before send returned: a
+		// retry armed then would outlive it, and a flood of quick answers
+		// would pile up timers for half a window.
+		if r.flights[host] == f {
+			f.retry = time.AfterFunc(r.window/2, func() {
+				if !isClosed(f.any) && !isClosed(f.done) {
+					send(host, false)
+				}
+			})
+		}
 		r.mu.Unlock()
 	}
 	return f

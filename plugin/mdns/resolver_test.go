@@ -85,3 +85,14 @@ func TestReady(t *testing.T) {
 		t.Error("not ready with a resolver that can ask; want ready")
 	}
 }
+
+// TestAnswerDuringSendArmsNoRetry: an answer that ends a lookup before its
+// send returns leaves no retry timer behind (a flood of such answers piled
+// them up for half a window each).
+func TestAnswerDuringSendArmsNoRetry(t *testing.T) {
+	r := newFakeLAN().resolver(time.Hour) // it answers beta, both families, within send
+	f := r.lookup("beta", reasonMiss)
+	if !isClosed(f.done) || f.retry != nil {
+		t.Errorf("lookup ended = %v, retry armed = %v; want ended, none", isClosed(f.done), f.retry != nil)
+	}
+}
