@@ -92,13 +92,8 @@ func TestDemo(t *testing.T) {
 		waitFor(t, 15*time.Second, "nas from mDNS", ask("nas.example.org"), answersWith(nodes["nas"].LAN))
 	})
 	t.Run("unknown node", func(t *testing.T) {
-		resp, err := http.Post("http://"+cfg.Control+"/nodes/nosuch/offline", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("status %d; want %d", resp.StatusCode, http.StatusBadRequest)
+		if code, _ := postNodeStatus(t, cfg.Control, "nosuch", "offline"); code != http.StatusBadRequest {
+			t.Errorf("status %d; want %d", code, http.StatusBadRequest)
 		}
 	})
 
@@ -157,13 +152,8 @@ func TestDemoOnTailscaled(t *testing.T) {
 	}, func(r *dns.Msg) bool {
 		return len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == hub.IPv4.String()
 	})
-	resp, err := http.Post("http://"+cfg.Control+"/nodes/hub/offline", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("taking a real node offline: status %d; want %d", resp.StatusCode, http.StatusBadRequest)
+	if code, _ := postNodeStatus(t, cfg.Control, "hub", "offline"); code != http.StatusBadRequest {
+		t.Errorf("taking a real node offline: status %d; want %d", code, http.StatusBadRequest)
 	}
 }
 
@@ -197,15 +187,21 @@ func demoNodes(t *testing.T, control string) map[string]demoNode {
 // postNode asks the demo to take a node offline, online or toggle it.
 func postNode(t *testing.T, control, name, verb string) {
 	t.Helper()
+	if code, body := postNodeStatus(t, control, name, verb); code != http.StatusOK {
+		t.Fatalf("%s %s: status %d: %s", verb, name, code, body)
+	}
+}
+
+// postNodeStatus posts verb for a node and returns the status and body.
+func postNodeStatus(t *testing.T, control, name, verb string) (int, []byte) {
+	t.Helper()
 	resp, err := http.Post("http://"+control+"/nodes/"+name+"/"+verb, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("%s %s: %s: %s", verb, name, resp.Status, b)
-	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
 }
 
 // waitOutput waits until out has want, or the demo ends.
