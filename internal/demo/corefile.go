@@ -15,9 +15,8 @@ type files struct {
 
 // corefileData returns the demo's Corefile, with the public stand-in on
 // publicAddr and the ready plugin on readyAddr: the device deployment
-// (docs/corefiles/device.Corefile) with
-// short TTLs, so switches show at once, and without cache for the same
-// reason.
+// (docs/corefiles/device.Corefile) with short TTLs, so switches show at
+// once, and without cache for the same reason.
 func (d *demo) corefileData(publicAddr, readyAddr string) files {
 	host, port, _ := net.SplitHostPort(d.cfg.Listen)
 	_, publicPort, _ := net.SplitHostPort(publicAddr)
