@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,10 @@ type worldProcess struct {
 // namespace when not root), gives it the LAN when a veth pair can be made
 // (root only), and waits until its nodes are up.
 func startWorld(ctx context.Context, dir string) (_ *worldProcess, err error) {
+	attr := namespaceAttr()
+	if attr == nil {
+		return nil, errors.New("the embedded tailnet needs Linux network namespaces; give a real tailscaled's socket instead")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -42,7 +47,7 @@ func startWorld(ctx context.Context, dir string) (_ *worldProcess, err error) {
 	w.cmd = exec.Command(exe)
 	w.cmd.Env = append(os.Environ(), envWorld+"="+dir)
 	w.cmd.Stderr = stderr
-	w.cmd.SysProcAttr = namespaceAttr()
+	w.cmd.SysProcAttr = attr
 	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package demo
+
+import "syscall"
+
+// namespaceAttr returns nil: there are no network namespaces to keep the
+// world's tailnet off the machine's network, so startWorld refuses to run it.
+func namespaceAttr() *syscall.SysProcAttr { return nil }
