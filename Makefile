@@ -40,17 +40,33 @@ fuzz: bin
 
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-# Go benchmarks of the plugins next to stock CoreDNS plugins in the same run,
-# then, with dnsperf installed, the fallback path against cache + forward
-# over UDP (test/bench/fallback.sh, about 5 minutes); docs/benchmarks.md
-# keeps the latest figures.
-bench: bin
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./plugin/... | tee bin/bench.txt
-	$(GO) run $(BENCHSTAT) bin/bench.txt
-	@if command -v dnsperf >/dev/null 2>&1; then \
-		test/bench/fallback.sh >bin/bench-fallback.md && cat bin/bench-fallback.md; \
+# Go benchmarks of the plugins next to stock CoreDNS plugins in the same run
+# (GOBENCH=0 skips them), then, with dnsperf installed, the dnsperf
+# benchmarks against bin/coredns: test/bench/fallback.sh (the fallback path
+# against cache + forward, about 5 minutes) and, as root, test/bench/plugins.sh
+# (tailnet, mdns and fallback next to whoami, hosts and template on the demo
+# world, failover time, memory under a flood of names; about 8 minutes).
+# Durations come from the environment (see the scripts). docs/benchmarks.md
+# keeps the latest figures; this run's are in bin/bench*.{txt,md,png}.
+GOBENCH ?= 1
+bench: build
+	@if [ "$(GOBENCH)" != 0 ]; then \
+		$(GO) test -run '^$$' -bench . -benchmem -count 6 ./plugin/... | tee bin/bench.txt && \
+		$(GO) run $(BENCHSTAT) bin/bench.txt; \
+	fi
+	@if ! command -v dnsperf >/dev/null 2>&1; then \
+		echo "dnsperf not installed (apt-get install dnsperf dnsutils gnuplot-nox): skipping test/bench/*.sh"; \
 	else \
-		echo "dnsperf not installed (apt-get install dnsperf dnsutils): skipping test/bench/fallback.sh"; \
+		rc=0; \
+		test/bench/fallback.sh $(BIN) >bin/bench-fallback.md || rc=1; \
+		cat bin/bench-fallback.md; \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "not root: skipping test/bench/plugins.sh (the demo world's mDNS LAN is a veth pair)"; \
+		else \
+			test/bench/plugins.sh $(BIN) >bin/bench-plugins.md || rc=1; \
+			cat bin/bench-plugins.md; \
+		fi; \
+		exit $$rc; \
 	fi
 
 lint:

@@ -42,7 +42,8 @@ type Config struct {
 	In     io.Reader // lines naming a node to take offline or back; nil for none
 	// WorldOnly runs the world without a coredns, for benchmarks and load
 	// runs that start their own: it writes the world's socket, LAN
-	// interface and nodes on Out as "key=value" lines, then "ready".
+	// interface, public zone file and nodes on Out as "key=value" lines,
+	// then "ready".
 	WorldOnly bool
 }
 
@@ -129,7 +130,11 @@ func (d *demo) runWorldOnly(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	fmt.Fprintf(d.cfg.Out, "socket=%s\nlan_interface=%s\nlan_prefix=%s\n", d.socket, d.world.veth, lanHostAddr)
+	zonePath := filepath.Join(filepath.Dir(d.socket), "public.db")
+	if err := os.WriteFile(zonePath, []byte(publicZone(d.cfg.Zone)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.cfg.Out, "socket=%s\nlan_interface=%s\nlan_prefix=%s\npublic_zone=%s\n", d.socket, d.world.veth, lanHostAddr, zonePath)
 	for _, n := range d.world.nodes() {
 		lan := "-"
 		if n.LAN.IsValid() {
