@@ -71,8 +71,8 @@ bench: build
 
 lint:
 	$(GO) vet ./...
-	GOOS=darwin $(GO) build -o /dev/null ./cmd/coredns
-	GOOS=windows $(GO) build -o /dev/null ./cmd/coredns
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/coredns ./cmd/demo
+	GOOS=windows $(GO) build -o /dev/null ./cmd/coredns ./cmd/demo
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
