@@ -2,13 +2,11 @@ package fallback
 
 import (
 	"slices"
-	"strings"
 	"testing"
-
-	"github.com/coredns/caddy"
 
 	"github.com/miekg/dns"
 
+	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 )
 
@@ -70,22 +68,6 @@ func TestParse(t *testing.T) {
 		{"twice", "fallback {\n to 127.0.0.1\n}\nfallback {\n to 127.0.0.1\n}", "this plugin", nil},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ctl := caddy.NewTestController("dns", c.input)
-			ctl.ServerBlockKeys = []string{"example.org."}
-			f, err := parse(ctl)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("parse error = %v; want one containing %q", err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parse error = %v; want none", err)
-			}
-			if msg := c.check(f); msg != "" {
-				t.Error(msg)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { corefiletest.Check(t, parse, c.input, c.wantErr, c.check) })
 	}
 }

@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 )
 
 // FuzzInspect feeds hostile mDNS packets (truncated, compression loops,
@@ -90,8 +91,6 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, corefile string) {
-		c := caddy.NewTestController("dns", corefile)
-		c.ServerBlockKeys = []string{"example.org."}
-		parse(c)
+		parse(corefiletest.Controller(corefile))
 	})
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
+	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 )
 
 func TestParse(t *testing.T) {
@@ -68,32 +68,10 @@ func TestParse(t *testing.T) {
 		{"twice", "mdns\nmdns", "this plugin", nil},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ctl := caddy.NewTestController("dns", c.input)
-			ctl.ServerBlockKeys = []string{"example.org."}
-			m, err := parse(ctl)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("parse error = %v; want one containing %q", err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parse error = %v; want none", err)
-			}
-			if c.check != nil {
-				if msg := c.check(m); msg != "" {
-					t.Error(msg)
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { corefiletest.Check(t, parse, c.input, c.wantErr, c.check) })
 	}
 }
 
 func TestParseErrorNamesTheLine(t *testing.T) {
-	ctl := caddy.NewTestController("dns", "mdns {\n ttl 10\n bogus\n}")
-	_, err := parse(ctl)
-	if err == nil || !strings.Contains(err.Error(), "Testfile:3") {
-		t.Errorf("parse error = %v; want it to name Testfile:3", err)
-	}
+	corefiletest.ErrorNamesLine(t, parse, "mdns {\n ttl 10\n bogus\n}", 3)
 }

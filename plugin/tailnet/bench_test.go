@@ -15,6 +15,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 )
 
 // bigSnapshot is a live tailnet of n online peers called host0, host1, ...
@@ -83,8 +85,7 @@ func stockHosts(b *testing.B, names int) plugin.Handler {
 		fmt.Fprintf(&sb, "100.%d.%d.%d host%d.example.org\n", 64+(i>>16), byte(i>>8), byte(i), i)
 	}
 	sb.WriteString("}\n")
-	c := caddy.NewTestController("dns", sb.String())
-	c.ServerBlockKeys = []string{"example.org."}
+	c := corefiletest.Controller(sb.String())
 	setup, err := caddy.DirectiveAction("dns", "hosts")
 	if err != nil {
 		b.Fatal(err)

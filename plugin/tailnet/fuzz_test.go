@@ -4,12 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 )
 
 // fuzzSeeds are query names worth mutating: escapes, long labels, case,
@@ -59,8 +60,6 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, corefile string) {
-		c := caddy.NewTestController("dns", corefile)
-		c.ServerBlockKeys = []string{"example.org."}
-		parse(c)
+		parse(corefiletest.Controller(corefile))
 	})
 }
