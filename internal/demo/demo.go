@@ -14,19 +14,21 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/freeport"
 )
 
 // Config says where the demo serves and what it runs.
@@ -47,7 +49,7 @@ type Config struct {
 	WorldOnly bool
 }
 
-// startTimeout bounds bringing the world and the coredns up.
+// startTimeout bounds bringing the world up, and each command to it.
 const startTimeout = 2 * time.Minute
 
 // Run runs the demo until ctx ends, then stops everything it started.
@@ -71,11 +73,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.WorldOnly {
 		return d.runWorldOnly(ctx)
 	}
-	publicAddr, err := freeAddr()
+	publicAddr, err := loopbackAddr()
 	if err != nil {
 		return err
 	}
-	readyAddr, err := freeAddr()
+	readyAddr, err := loopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -89,9 +91,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start coredns: %w", err)
 	}
 	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
-	if err := waitServing(ctx, cfg.Listen, cfg.Zone); err != nil {
-		return err
-	}
 	if !waitReady(ctx, readyAddr) || !d.waitTailnet(ctx) {
 		fmt.Fprintf(cfg.Out, "warning: the plugins are not ready after %v: is tailscaled running?\n", readyTimeout)
 	}
@@ -147,21 +146,10 @@ func (d *demo) runWorldOnly(ctx context.Context) error {
 	return nil
 }
 
-// freeAddr returns a free UDP and TCP address on 127.0.0.1.
-func freeAddr() (string, error) {
-	for range 10 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if pc, err := net.ListenPacket("udp", addr); err == nil {
-			pc.Close()
-			return addr, nil
-		}
-	}
-	return "", errors.New("no free port on 127.0.0.1")
+// loopbackAddr returns an address on 127.0.0.1 free for TCP and UDP.
+func loopbackAddr() (string, error) {
+	port, err := freeport.Find()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), err
 }
 
 // readyTimeout bounds the wait for the plugins' first state: a tailscaled
@@ -172,21 +160,14 @@ const readyTimeout = 15 * time.Second
 // ready (tailnet has its first table, mdns its sockets) within readyTimeout.
 func waitReady(ctx context.Context, addr string) bool {
 	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for time.Now().Before(deadline) {
-		if resp, err := c.Get("http://" + addr + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		select {
-		case <-ctx.Done():
+	return pollUntil(ctx, time.Now().Add(readyTimeout), func() bool {
+		resp, err := c.Get("http://" + addr + "/ready")
+		if err != nil {
 			return false
-		case <-time.After(50 * time.Millisecond):
 		}
-	}
-	return false
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // waitTailnet reports whether the coredns answers the world's nodes with
@@ -200,34 +181,30 @@ func (d *demo) waitTailnet(ctx context.Context) bool {
 	deadline := time.Now().Add(readyTimeout)
 	for _, n := range d.world.nodes() {
 		m := new(dns.Msg).SetQuestion(dns.Fqdn(n.Name+"."+d.cfg.Zone), dns.TypeA)
-		for {
+		if !pollUntil(ctx, deadline, func() bool {
 			r, _, err := c.ExchangeContext(ctx, m, d.cfg.Listen)
-			if err == nil && len(r.Answer) > 0 && r.Answer[0].(*dns.A).A.String() == n.IPv4.String() {
-				break
-			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return false
-			}
-			time.Sleep(50 * time.Millisecond)
+			return err == nil && len(r.Answer) > 0 && r.Answer[0].(*dns.A).A.String() == n.IPv4.String()
+		}) {
+			return false
 		}
 	}
 	return true
 }
 
-// waitServing waits until the server at addr answers a question for zone.
-func waitServing(ctx context.Context, addr, zone string) error {
-	c := &dns.Client{Timeout: 500 * time.Millisecond}
-	m := new(dns.Msg).SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		if _, _, err := c.ExchangeContext(ctx, m, addr); err == nil {
-			return nil
+// pollUntil calls ok every 50 ms until it reports true (then pollUntil
+// does), deadline passes or ctx ends.
+func pollUntil(ctx context.Context, deadline time.Time, ok func() bool) bool {
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+			return false
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("coredns does not answer on %s", addr)
 }

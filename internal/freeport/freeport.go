@@ -1,30 +1,40 @@
-// Package freeport finds ports on loopback for tests that must name a
-// port in a Corefile or a command line before the server starts.
+// Package freeport finds ports on loopback for tests, the demo and its
+// scripts, which must name a port in a Corefile or a command line before
+// the server starts.
 package freeport
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"testing"
 )
 
-// Get returns a port that is free on 127.0.0.1 for both TCP and UDP.
+// Find returns a port that is free on 127.0.0.1 for both TCP and UDP.
 // Another process may take it before it is used.
-func Get(t testing.TB) int {
-	t.Helper()
+func Find() (int, error) {
 	for range 10 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		l.Close()
 		if err == nil {
 			pc.Close()
-			return port
+			return port, nil
 		}
 	}
-	t.Fatal("no port free for both TCP and UDP on 127.0.0.1")
-	return 0
+	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
+}
+
+// Get is Find for tests: it fails t if no port is free.
+func Get(t testing.TB) int {
+	t.Helper()
+	port, err := Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
