@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
 // Avahi is an avahi-daemon running in a host's namespace.
@@ -28,7 +30,7 @@ func (h *Host) RunAvahi(t testing.TB, hosts map[string][]netip.Addr) *Avahi {
 	t.Helper()
 	bin, err := exec.LookPath("avahi-daemon")
 	if err != nil {
-		skipOrFail(t, "needs avahi-daemon (apt-get install avahi-daemon)")
+		tailnettest.SkipOrFail(t, "needs avahi-daemon (apt-get install avahi-daemon)")
 	}
 	dir := filepath.Join("/etc/netns", h.Netns, "avahi")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -113,13 +113,19 @@ func setupLoopback() error {
 // instead, so that the end-to-end tests are never skipped there unnoticed.
 func Require(t testing.TB) {
 	t.Helper()
-	switch {
-	case netnsErr == nil:
-	case os.Getenv("CI") != "":
-		t.Fatalf("needs a network namespace, and CI must run this test: %v", netnsErr)
-	default:
-		t.Skipf("needs a network namespace: %v", netnsErr)
+	if netnsErr != nil {
+		SkipOrFail(t, fmt.Sprintf("needs a network namespace: %v", netnsErr))
 	}
+}
+
+// SkipOrFail skips t for want of what msg names, or fails it in CI (CI set
+// in the environment), which must run every test.
+func SkipOrFail(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s, and CI must run this test", msg)
+	}
+	t.Skip(msg)
 }
 
 // logf returns the logger for tailscale, control and DERP: silent unless
