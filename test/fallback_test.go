@@ -22,6 +22,7 @@ func fallbackCorefile(socket, upstream string) string {
     bind 127.0.0.1
     tailnet example.org {
         socket %s
+        ttl 10
         alias registry beta
     }
     fallback example.org {

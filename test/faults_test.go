@@ -288,10 +288,11 @@ func TestFaultControlDown(t *testing.T) {
 // TestFaultPeerFlap flips beta online and offline at control 100 times under
 // load, each flip pushed to the node coredns watches as a real netmap:
 // every flip shows in the answers, the last state wins, and neither
-// goroutines nor the heap grow.
+// goroutines nor the heap grow. Probing is off: beta answers its pings
+// throughout, which would outvote control (TestProbeOutvotesControl).
 func TestFaultPeerFlap(t *testing.T) {
 	const flaps = 100
-	w := startWorld(t, time.Minute)
+	w := startWorld(t, time.Minute, "probe off")
 	beta := target{"beta.example.org", w.beta.IPv4}
 	ask := func() *dns.Msg { return exchange(t, w.dns, beta.name, dns.TypeA) }
 	isLive := func(r *dns.Msg) bool { return classify(r, nil, beta) == live }

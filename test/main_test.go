@@ -10,6 +10,7 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/internal/bundle"
 	"github.com/tailhorizon/tailhorizon/internal/demo"
+	"github.com/tailhorizon/tailhorizon/test/decoy"
 	"github.com/tailhorizon/tailhorizon/test/lantest"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
@@ -25,5 +26,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Exit(tailnettest.RunInNetns(m))
+	// The suite must not depend on the machine's tailscaled, running or not.
+	stop, err := decoy.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := tailnettest.RunInNetns(m)
+	stop()
+	os.Exit(code)
 }

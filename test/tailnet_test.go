@@ -22,12 +22,14 @@ const publicAnswer = "203.0.113.10"
 
 // tailnetCorefile serves the tailnet zones from the LocalAPI at socket and
 // passes what tailnet does not answer to a template standing in for the
-// public zone.
+// public zone. Its ttl is 10, apart from the stale table's 5, so that the
+// tests tell live answers from stale ones.
 func tailnetCorefile(socket string, stale time.Duration, extra ...string) string {
 	return fmt.Sprintf(`.:0 {
     bind 127.0.0.1
     tailnet example.org example.net 100.64.0.0/10 fd7a:115c:a1e0::/48 {
         socket %s
+        ttl 10
         alias registry hub
         stale %s
         fallthrough example.org
@@ -209,6 +211,23 @@ func TestProbe(t *testing.T) {
 	if r := exchange(t, w.dns, "alpha.example.org", dns.TypeA); !hasA(r, w.alpha.IPv4) {
 		t.Errorf("alpha: %v; want its tailnet address, it answers pings", answers(r))
 	}
+}
+
+// TestProbeOutvotesControl: a peer that control reports offline while it
+// still answers pings keeps its tailnet answer, as when control restarts;
+// with probing off, control's word is all.
+func TestProbeOutvotesControl(t *testing.T) {
+	w := startWorld(t, time.Minute)
+	ask := func() *dns.Msg { return exchange(t, w.dns, "beta.example.org", dns.TypeA) }
+	waitFor(t, 5*time.Second, "beta answered, and so probed", ask, func(r *dns.Msg) bool { return hasA(r, w.beta.IPv4) })
+	time.Sleep(time.Second) // a probe round or two: beta answered its pings
+	w.net.SetOnline(w.beta, false)
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r := ask(); !hasA(r, w.beta.IPv4) {
+			t.Fatalf("beta, offline at control but answering pings: %v; want its tailnet address", answers(r))
+		}
+	}
+	w.net.SetOnline(w.beta, true)
 }
 
 // TestReload: a reloaded Corefile takes effect at once and keeps the

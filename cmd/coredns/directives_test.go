@@ -22,7 +22,21 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/internal/bundle"
 	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/decoy"
 )
+
+// TestMain runs the tests next to a process named tailscaled, as on every
+// user's machine, which must change nothing.
+func TestMain(m *testing.M) {
+	stop, err := decoy.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
 
 // TestDirectivesOrder checks the place of each of our plugins in the chain,
 // as internal/bundle documents it: after cache and hosts, before the static

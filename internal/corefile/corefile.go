@@ -30,8 +30,20 @@ func Int(c *caddy.Controller, lo, hi int) (int, error) {
 // Duration reads the one argument of the current option as a duration
 // from lo to hi; hi 0 means no upper bound.
 func Duration(c *caddy.Controller, lo, hi time.Duration) (time.Duration, error) {
-	option := c.Val()
-	args := c.RemainingArgs()
+	return duration(c, c.Val(), c.RemainingArgs(), lo, hi)
+}
+
+// DurationOrOff is Duration for an option that "off" turns off: it returns
+// 0 for "off".
+func DurationOrOff(c *caddy.Controller, lo, hi time.Duration) (time.Duration, error) {
+	option, args := c.Val(), c.RemainingArgs()
+	if len(args) == 1 && args[0] == "off" {
+		return 0, nil
+	}
+	return duration(c, option, args, lo, hi)
+}
+
+func duration(c *caddy.Controller, option string, args []string, lo, hi time.Duration) (time.Duration, error) {
 	if len(args) != 1 {
 		return 0, c.ArgErr()
 	}

@@ -1,6 +1,7 @@
 package tailnet
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -14,9 +15,14 @@ func testNode(id int, fqdn string, online bool, addrs []string, tags ...string) 
 		ips = append(ips, netip.MustParseAddr(a))
 	}
 	n := &node{fqdn: fqdn, host: firstLabel(fqdn), online: online, tags: tags, health: new(health)}
-	n.id = tailcfg.NodeID(id)
+	n.id, n.nodeID = stableID(id), tailcfg.NodeID(id)
 	n.setAddrs(ips)
 	return n
+}
+
+// stableID is the StableNodeID tests give the node with NodeID id.
+func stableID(id int) tailcfg.StableNodeID {
+	return tailcfg.StableNodeID(fmt.Sprintf("n%dCNTRL", id))
 }
 
 // testSnapshot is a small live tailnet: this node (self), two online

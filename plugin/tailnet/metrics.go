@@ -59,6 +59,13 @@ var (
 		Help:      "When the table was last updated from tailscaled, in seconds since the epoch.",
 	}, []string{"socket"})
 
+	pings = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: name,
+		Name:      "probe_pings_total",
+		Help:      "Counter of probe pings sent to peers.",
+	}, []string{"socket"})
+
 	probeFailures = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: name,

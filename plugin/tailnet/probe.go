@@ -2,17 +2,43 @@ package tailnet
 
 import (
 	"context"
+	"errors"
+	"sort"
+	"sync"
 	"time"
 )
 
-// probeWindow is how many probe intervals a query keeps its node probed.
-const probeWindow = 10
+// Probing: control learns of a crash or a power cut only when its poll
+// times out (about 10 s for headscale, never for a link cut without a
+// FIN), and reports a healthy peer offline while it restarts. So every
+// peer asked for recently is pinged (disco, peer to peer, no control
+// involved) every probe interval, and a fresh result beats control's
+// online bit in node.reachable.
+const (
+	// defaultProbe is the probe interval unless the Corefile says otherwise.
+	// With the ping timeout of the same length, a peer that dies is known
+	// dead after 0.5–1 s, 0.75 s in the median; see docs/benchmarks.md.
+	defaultProbe = 500 * time.Millisecond
+
+	// probeWindow is how long a query keeps its nodes probed.
+	probeWindow = 30 * time.Second
+
+	// maxPingRate bounds the pings per second sent to tailscaled. Past
+	// maxPingRate×interval asked-for peers each one is pinged less often,
+	// in turn, oldest first.
+	maxPingRate = 100
+
+	// maxPingTimeout caps the ping timeout of a long probe interval.
+	maxPingTimeout = 2 * time.Second
+)
 
 // probeLoop, started by the first instance that asks for probing, pings,
-// every probe interval, the nodes that were asked for in
-// the last probeWindow intervals, and marks those that do not answer as
-// unreachable. It runs until ctx is cancelled, then returns nil.
+// every probe interval, the nodes asked for in the last probeWindow, and
+// records for each whether it answered. It runs until ctx is cancelled,
+// then returns nil.
 func (w *watcher) probeLoop(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		interval := w.probeInterval()
 		if interval == 0 {
@@ -25,8 +51,8 @@ func (w *watcher) probeLoop(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		}
-		if w.probeInterval() > 0 {
-			w.probeOnce(ctx, interval)
+		if interval := w.probeInterval(); interval > 0 {
+			w.probeOnce(ctx, &wg, interval, time.Now())
 		}
 	}
 }
@@ -37,43 +63,78 @@ func (w *watcher) probeInterval() time.Duration {
 	return w.probe
 }
 
-// probeOnce pings the recently asked-for nodes of the current snapshot, one
-// at a time so that a large tailnet cannot flood tailscaled.
-func (w *watcher) probeOnce(ctx context.Context, interval time.Duration) {
+// probeOnce starts a ping to each node of the current snapshot that is due:
+// asked for within probeWindow, no ping out, at most maxPingRate×interval
+// of them, those pinged longest ago first. Each ping runs on its own
+// goroutine, tracked by wg, and records its result when it ends.
+func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval time.Duration, now time.Time) {
 	s := w.snap.Load()
 	if s == nil || s.state != stateLive {
 		return
 	}
-	since := time.Now().Add(-probeWindow * interval).UnixNano()
-	for _, n := range s.nodes {
-		if n.self || !n.online || n.health.askedAt.Load() < since {
-			continue
-		}
+	due := w.duePeers(s, now)
+	budget := max(1, int(maxPingRate*interval/time.Second))
+	// A result holds until the node's next result is due, with a margin of
+	// one round: longer when the budget makes the rounds slower.
+	rounds := (len(due) + budget - 1) / budget
+	timeout := min(interval, maxPingTimeout)
+	valid := time.Duration(rounds+1)*interval + timeout
+	if len(due) > budget {
+		sort.Slice(due, func(i, j int) bool {
+			return due[i].health.probedAt.Load() < due[j].health.probedAt.Load()
+		})
+		due = due[:budget]
+	}
+	for _, n := range due {
 		addr := n.v4
 		if len(addr) == 0 {
 			addr = n.v6
 		}
-		if len(addr) == 0 {
+		h := n.health
+		if !h.inFlight.CompareAndSwap(false, true) {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, min(interval, 2*time.Second))
-		err := w.api.Ping(pctx, addr[0])
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		failed := err != nil
-		if failed {
-			probeFailures.WithLabelValues(w.socket).Inc()
-		}
-		if n.health.pingFailing.Swap(failed) != failed {
-			if failed {
-				log.Infof("probe: %s does not answer pings: %v", n.fqdn, err)
-			} else {
-				log.Infof("probe: %s answers pings again", n.fqdn)
+		h.probedAt.Store(now.UnixNano())
+		pings.WithLabelValues(w.socket).Inc()
+		wg.Go(func() {
+			defer h.inFlight.Store(false)
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			err := w.api.Ping(pctx, addr[0])
+			cancel()
+			if ctx.Err() != nil || errors.Is(err, errTailscaled) {
+				return // says nothing of the peer
 			}
-		}
+			until := time.Now().Add(valid).UnixNano()
+			if err == nil {
+				if h.verdict.Swap(until) < 0 {
+					log.Infof("probe: %s answers pings again", n.fqdn)
+				}
+				return
+			}
+			probeFailures.WithLabelValues(w.socket).Inc()
+			if h.verdict.Swap(-until) >= 0 {
+				log.Infof("probe: %s does not answer pings: %v", n.fqdn, err)
+			}
+		})
 	}
+}
+
+// duePeers returns the peers of s asked for since now-probeWindow that
+// have an address to ping. Expired peers are left out: they are
+// unreachable whatever a ping says.
+func (w *watcher) duePeers(s *snapshot, now time.Time) []*node {
+	since := now.Add(-probeWindow).UnixNano()
+	var due []*node
+	for _, n := range s.nodes {
+		if n.self || n.health.askedAt.Load() < since || len(n.v4)+len(n.v6) == 0 {
+			continue
+		}
+		if n.keyExpired(now.UnixNano()) {
+			continue
+		}
+		due = append(due, n)
+	}
+	return due
 }
 
 func b2f(b bool) float64 {

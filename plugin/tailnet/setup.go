@@ -177,7 +177,7 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		}
 		t.stale = d
 	case "probe":
-		d, err := corefile.Duration(c, 100*time.Millisecond, 0)
+		d, err := corefile.DurationOrOff(c, 100*time.Millisecond, 0)
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ func TestParse(t *testing.T) {
 		check   func(*Tailnet) string
 	}{
 		{"defaults", `tailnet`, "", func(tn *Tailnet) string {
-			if tn.ttl != 10 || tn.stale != 5*time.Minute || tn.probe != 0 || tn.socket != "" || !tn.tableConf.tags || tn.cname {
+			if tn.ttl != 1 || tn.stale != 5*time.Minute || tn.probe != 500*time.Millisecond || tn.socket != "" || !tn.tableConf.tags || tn.cname {
 				return "defaults differ"
 			}
 			if len(tn.Zones) != 1 || tn.Zones[0] != "example.org." {

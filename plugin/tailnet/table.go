@@ -15,29 +15,55 @@ import (
 // this node itself. A node is immutable once published in a snapshot; only
 // its health changes, atomically.
 type node struct {
-	id     tailcfg.NodeID
-	host   string       // first label of the MagicDNS name, lowercase; may be ""
-	fqdn   string       // MagicDNS name with a trailing dot, as tailscaled gives it
-	v4, v6 []netip.Addr // tailnet addresses
-	ip4    []net.IP     // v4 as the A records want them; never modified
-	ip6    []net.IP     // v6 as the AAAA records want them; never modified
-	tags   []string     // ACL tags, "tag:" included
-	user   string       // login name of the node's user; "" if unknown
-	online bool         // connected to control; always true for self
-	self   bool
-	health *health // never nil; shared by every version of the node
+	id        tailcfg.StableNodeID // the key: every tailscaled version reports it
+	nodeID    tailcfg.NodeID       // 0 where tailscaled's status omits it (1.86)
+	host      string               // first label of the MagicDNS name, lowercase; may be ""
+	fqdn      string               // MagicDNS name with a trailing dot, as tailscaled gives it
+	v4, v6    []netip.Addr         // tailnet addresses
+	ip4       []net.IP             // v4 as the A records want them; never modified
+	ip6       []net.IP             // v6 as the AAAA records want them; never modified
+	tags      []string             // ACL tags, "tag:" included
+	user      string               // login name of the node's user; "" if unknown
+	online    bool                 // connected to control; always true for self
+	expired   bool                 // control or tailscaled says its node key has expired
+	keyExpiry int64                // unix nanoseconds when its node key expires; 0 if never
+	self      bool
+	health    *health // never nil; shared by every version of the node
 }
 
 // health is what the probe learned of a node, read without locks by
 // ServeDNS and written by the probe loop.
 type health struct {
-	askedAt     atomic.Int64 // unix nanoseconds of the last query for it; 0 if never
-	pingFailing atomic.Bool  // the last probe ping failed
+	askedAt atomic.Int64 // unix nanoseconds of the last query for it; 0 if never
+	// verdict is the last probe's result and how long it holds, in unix
+	// nanoseconds: +T answered a ping, until T; -T failed one, until T; 0
+	// unknown. One word, so that ServeDNS reads it with one load.
+	verdict atomic.Int64
+
+	// The following fields are only used by the probe loop.
+	probedAt atomic.Int64 // unix nanoseconds of the last ping sent; 0 if never
+	inFlight atomic.Bool  // a ping is out
 }
 
-// reachable reports whether n should be answered with its tailnet address.
-func (n *node) reachable() bool {
-	return n.online && !n.health.pingFailing.Load()
+// reachable reports whether n should be answered with its tailnet address
+// at now (unix nanoseconds). An expired key is never reachable: tailscaled
+// refuses to send to it. A fresh probe result beats control's online bit,
+// which lags a crash or a power cut by seconds and flaps when control
+// restarts; without one, control's word stands.
+func (n *node) reachable(now int64) bool {
+	if n.self {
+		return true
+	}
+	if n.keyExpired(now) {
+		return false
+	}
+	switch v := n.health.verdict.Load(); {
+	case v > now:
+		return true
+	case -v > now:
+		return false
+	}
+	return n.online
 }
 
 // snapshot is the watcher's published view of the tailnet. It is immutable
@@ -63,13 +89,23 @@ func (s state) String() string {
 	return [...]string{"live", "stale", "down"}[s]
 }
 
+// keyExpired reports whether n's node key has expired at now (unix
+// nanoseconds).
+func (n *node) keyExpired(now int64) bool {
+	return n.expired || (n.keyExpiry != 0 && now >= n.keyExpiry)
+}
+
 // nodeFromStatus converts a LocalAPI status entry; user is its login name.
 func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health, user string) *node {
-	n := &node{id: ps.NodeID, fqdn: ps.DNSName, online: ps.Online || self, self: self, health: h, user: user}
+	n := &node{id: ps.ID, nodeID: ps.NodeID, fqdn: ps.DNSName, online: ps.Online || self, self: self, health: h, user: user}
 	n.host = firstLabel(ps.DNSName)
 	n.setAddrs(ps.TailscaleIPs)
 	if ps.Tags != nil {
 		n.tags = ps.Tags.AsSlice()
+	}
+	n.expired = ps.Expired
+	if ps.KeyExpiry != nil {
+		n.keyExpiry = ps.KeyExpiry.UnixNano()
 	}
 	return n
 }
@@ -77,7 +113,7 @@ func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *health, user string) 
 // nodeFromTailcfg converts a node from an IPN bus notification; user is
 // its login name.
 func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *health, user string) *node {
-	n := &node{id: tn.ID, fqdn: tn.Name, self: self, health: h, user: user}
+	n := &node{id: tn.StableID, nodeID: tn.ID, fqdn: tn.Name, self: self, health: h, user: user}
 	n.online = self || (tn.Online != nil && *tn.Online)
 	n.host = firstLabel(tn.Name)
 	addrs := make([]netip.Addr, 0, len(tn.Addresses))
@@ -88,6 +124,10 @@ func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *health, user string) *node 
 	}
 	n.setAddrs(addrs)
 	n.tags = tn.Tags
+	n.expired = tn.Expired
+	if !tn.KeyExpiry.IsZero() {
+		n.keyExpiry = tn.KeyExpiry.UnixNano()
+	}
 	return n
 }
 

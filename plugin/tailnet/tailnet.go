@@ -27,6 +27,11 @@ const name = "tailnet"
 
 var log = clog.NewWithPlugin(name)
 
+// defaultTTL is the TTL of answers unless the Corefile says otherwise: one
+// second, so that a client holds a dead peer's address for at most a second
+// after the probe knows (docs/operations.md, "How fast a dead peer goes").
+const defaultTTL = 1
+
 // staleTTL caps the TTL of answers served while tailscaled is unreachable,
 // so that clients ask again soon after it is back.
 const staleTTL = 5
@@ -57,8 +62,9 @@ type Tailnet struct {
 // New returns a Tailnet with the defaults of the Corefile syntax.
 func New() *Tailnet {
 	return &Tailnet{
-		ttl:       10,
+		ttl:       defaultTTL,
 		stale:     5 * time.Minute,
+		probe:     defaultProbe,
 		tableConf: tableConfig{tags: true},
 		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
@@ -164,15 +170,16 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 			owner = target
 		}
 	}
+	now := time.Now().UnixNano()
 	anyReachable := false
 	for _, n := range e.nodes {
-		if !n.reachable() {
+		if t.probe > 0 {
+			n.health.askedAt.Store(now) // unreachable ones too: they may come back
+		}
+		if !n.reachable(now) {
 			continue
 		}
 		anyReachable = true
-		if t.probe > 0 {
-			n.health.askedAt.Store(time.Now().UnixNano())
-		}
 		switch qtype {
 		case dns.TypeA:
 			for _, ip := range n.ip4 {
@@ -186,11 +193,6 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 	}
 	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
 		rrs = nil // a CNAME to a name with no record of the type is NODATA here
-	}
-	if !anyReachable && t.probe > 0 {
-		for _, n := range e.nodes {
-			n.health.askedAt.Store(time.Now().UnixNano()) // keep probing: it may come back
-		}
 	}
 	return rrs, anyReachable
 }

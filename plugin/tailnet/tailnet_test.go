@@ -22,6 +22,7 @@ const soaLine = "example.org. 10 IN SOA self.example.org. hostmaster.example.org
 
 func newTestTailnet(s *snapshot, configure func(*Tailnet)) *Tailnet {
 	t := New()
+	t.ttl = 10 // apart from the default, so that the cases show which TTL is which
 	t.Zones = []string{"example.org.", "100.in-addr.arpa.", "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa."}
 	t.Next = test.NextHandler(nextRcode, nil)
 	t.tableConf.aliases = map[string]string{"registry": "hub", "git": "nosuchhost"}
@@ -197,7 +198,7 @@ func TestProbeFailureFallsThrough(t *testing.T) {
 	if hub.health.askedAt.Load() == 0 {
 		t.Fatal("a query did not mark hub as asked for, so the probe would skip it")
 	}
-	hub.health.pingFailing.Store(true)
+	hub.health.verdict.Store(-time.Now().Add(time.Minute).UnixNano())
 	rec = dnstest.NewRecorder(&test.ResponseWriter{})
 	if rcode, _ := tn.ServeDNS(context.Background(), rec, q); rcode != nextRcode || rec.Msg != nil {
 		t.Errorf("a peer failing its probe got rcode %d; want a fallthrough", rcode)

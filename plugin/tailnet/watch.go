@@ -2,8 +2,12 @@ package tailnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"tailscale.com/client/local"
 	"tailscale.com/ipn"
 	"tailscale.com/ipn/ipnstate"
+	"tailscale.com/paths"
 	"tailscale.com/tailcfg"
 )
 
@@ -34,14 +39,32 @@ func (c localClient) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (
 	return c.Client.WatchIPNBus(ctx, mask)
 }
 
+// errTailscaled wraps a ping error that says nothing of the peer: the
+// LocalAPI could not be reached, or the connection broke.
+var errTailscaled = errors.New("tailscaled unreachable")
+
+// Ping sends a disco ping to ip. tailscaled reports some failures, such as
+// an expired peer key, inside a successful result: they count as failures.
 func (c localClient) Ping(ctx context.Context, ip netip.Addr) error {
-	_, err := c.Client.Ping(ctx, ip, tailcfg.PingDisco)
-	return err
+	res, err := c.Client.Ping(ctx, ip, tailcfg.PingDisco)
+	var opErr *net.OpError
+	switch {
+	case err != nil && ctx.Err() == nil && (errors.As(err, &opErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+		return fmt.Errorf("%w: %v", errTailscaled, err)
+	case err != nil:
+		return err
+	case res.Err != "":
+		return errors.New(res.Err)
+	}
+	return nil
 }
 
 // watchMask asks for a full status first, then peer deltas. It never asks
 // for the deprecated NetMap, which newer tailscaled rejects.
-const watchMask = ipn.NotifyInitialStatus | ipn.NotifyPeerChanges | ipn.NotifyPeerPatches
+// NotifyInitialState is known to every tailscaled, so that one older than
+// the other bits (1.86) still sends a first message at once, and is read
+// in full then, instead of after its first change.
+const watchMask = ipn.NotifyInitialState | ipn.NotifyInitialStatus | ipn.NotifyPeerChanges | ipn.NotifyPeerPatches
 
 // Backoff between reconnects to tailscaled. The cap keeps recovery after a
 // tailscaled restart within about a second, and a failed dial of a unix
@@ -71,9 +94,10 @@ type watcher struct {
 	wg      sync.WaitGroup // the run loop and, once probing, the probe loop
 
 	// The following fields are only used by the run loop.
-	nodes   map[tailcfg.NodeID]*node
-	healths map[tailcfg.NodeID]*health
-	users   map[tailcfg.UserID]string // login names
+	nodes   map[tailcfg.StableNodeID]*node
+	healths map[tailcfg.StableNodeID]*health
+	ids     map[tailcfg.NodeID]tailcfg.StableNodeID // for PeersRemoved and patches, which name NodeIDs
+	users   map[tailcfg.UserID]string               // login names
 	running bool
 	legacy  bool // tailscaled sent no InitialStatus: resync on every message
 	warned  bool // the first failure to reach tailscaled was logged
@@ -87,7 +111,30 @@ var registry = struct {
 
 // newAPI returns the LocalAPI client for a socket; tests replace it.
 var newAPI = func(socket string) localAPI {
-	return localClient{&local.Client{Socket: socket, UseSocketOnly: socket != ""}}
+	c := &local.Client{Socket: socket, UseSocketOnly: socket != ""}
+	if path := socketPath(socket); path != "" {
+		// Dial the socket directly: tailscale's own dialer retries a failed
+		// dial for up to 5 s whenever any process named tailscaled runs,
+		// which would hold the watch's reconnects and a test suite's
+		// failure paths hostage to the machine's own tailscaled.
+		c.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}
+	}
+	return localClient{c}
+}
+
+// socketPath is the unix socket to dial for socket, or "" where tailscale's
+// own client must find tailscaled (the default on macOS and Windows).
+func socketPath(socket string) string {
+	switch {
+	case socket != "":
+		return socket
+	case runtime.GOOS == "linux":
+		return paths.DefaultTailscaledSocket()
+	}
+	return ""
 }
 
 // acquire returns the running watcher for socket, starting one if needed,
@@ -272,25 +319,57 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 	}
 	changed := false
 	for _, id := range n.PeersRemoved {
-		delete(w.nodes, id)
-		delete(w.healths, id)
+		sid, ok := w.ids[id]
+		if !ok {
+			continue
+		}
+		delete(w.nodes, sid)
+		delete(w.healths, sid)
+		delete(w.ids, id)
 		changed = true
 	}
 	for _, tn := range n.PeersChanged {
-		w.nodes[tn.ID] = nodeFromTailcfg(tn, false, w.healthOf(tn.ID), w.users[tn.User])
+		w.put(nodeFromTailcfg(tn, false, w.healthOf(tn.StableID), w.users[tn.User]))
 		changed = true
 	}
 	for _, pc := range n.PeerChangedPatch {
-		old, ok := w.nodes[pc.NodeID]
-		if !ok || pc.Online == nil || *pc.Online == old.online {
-			continue
+		if w.patch(pc) {
+			changed = true
 		}
-		nn := *old
-		nn.online = *pc.Online
-		w.nodes[pc.NodeID] = &nn
-		changed = true
 	}
 	return changed, nil
+}
+
+// patch applies the fields of pc that the table holds, and reports whether
+// any of them changed.
+func (w *watcher) patch(pc *tailcfg.PeerChange) bool {
+	old, ok := w.nodes[w.ids[pc.NodeID]]
+	if !ok {
+		return false
+	}
+	nn := *old
+	if pc.Online != nil {
+		nn.online = *pc.Online
+	}
+	if pc.KeyExpiry != nil {
+		nn.keyExpiry = pc.KeyExpiry.UnixNano()
+		if pc.KeyExpiry.IsZero() {
+			nn.keyExpiry = 0
+		}
+	}
+	if nn.online == old.online && nn.keyExpiry == old.keyExpiry {
+		return false
+	}
+	w.nodes[nn.id] = &nn
+	return true
+}
+
+// put stores n under its stable ID, and remembers its NodeID when known.
+func (w *watcher) put(n *node) {
+	w.nodes[n.id] = n
+	if n.nodeID != 0 {
+		w.ids[n.nodeID] = n.id
+	}
 }
 
 func (w *watcher) resync(ctx context.Context) error {
@@ -308,9 +387,10 @@ func (w *watcher) resync(ctx context.Context) error {
 func (w *watcher) load(st *ipnstate.Status) {
 	w.running = st.BackendState == ipn.Running.String()
 	old := w.healths
-	w.nodes = make(map[tailcfg.NodeID]*node, len(st.Peer)+1)
-	w.healths = make(map[tailcfg.NodeID]*health, len(st.Peer)+1)
-	keep := func(id tailcfg.NodeID) *health {
+	w.nodes = make(map[tailcfg.StableNodeID]*node, len(st.Peer)+1)
+	w.healths = make(map[tailcfg.StableNodeID]*health, len(st.Peer)+1)
+	w.ids = make(map[tailcfg.NodeID]tailcfg.StableNodeID, len(st.Peer)+1)
+	keep := func(id tailcfg.StableNodeID) *health {
 		h := old[id]
 		if h == nil {
 			h = new(health)
@@ -322,14 +402,14 @@ func (w *watcher) load(st *ipnstate.Status) {
 		mak(&w.users)[id] = up.LoginName
 	}
 	if st.Self != nil {
-		w.nodes[st.Self.NodeID] = nodeFromStatus(st.Self, true, keep(st.Self.NodeID), w.users[st.Self.UserID])
+		w.put(nodeFromStatus(st.Self, true, keep(st.Self.ID), w.users[st.Self.UserID]))
 	}
 	for _, ps := range st.Peer {
-		w.nodes[ps.NodeID] = nodeFromStatus(ps, false, keep(ps.NodeID), w.users[ps.UserID])
+		w.put(nodeFromStatus(ps, false, keep(ps.ID), w.users[ps.UserID]))
 	}
 }
 
-func (w *watcher) healthOf(id tailcfg.NodeID) *health {
+func (w *watcher) healthOf(id tailcfg.StableNodeID) *health {
 	h := w.healths[id]
 	if h == nil {
 		h = new(health)

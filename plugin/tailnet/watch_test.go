@@ -23,8 +23,10 @@ type fakeAPI struct {
 	down   bool
 	legacy bool // like a tailscaled that predates NotifyInitialStatus
 	status *ipnstate.Status
-	bus    chan ipn.Notify // the open stream; closing it ends the stream
-	opened chan struct{}   // receives a value for each stream opened
+	bus    chan ipn.Notify        // the open stream; closing it ends the stream
+	opened chan struct{}          // receives a value for each stream opened
+	ping   func(netip.Addr) error // nil answers every ping
+	pinged map[netip.Addr]int     // pings sent, by address
 }
 
 func newFakeAPI(st *ipnstate.Status) *fakeAPI {
@@ -59,7 +61,30 @@ func (f *fakeAPI) Status(context.Context) (*ipnstate.Status, error) {
 	return f.status, nil
 }
 
-func (f *fakeAPI) Ping(context.Context, netip.Addr) error { return nil }
+func (f *fakeAPI) Ping(_ context.Context, ip netip.Addr) error {
+	f.mu.Lock()
+	mak(&f.pinged)[ip]++
+	ping := f.ping
+	f.mu.Unlock()
+	if ping == nil {
+		return nil
+	}
+	return ping(ip)
+}
+
+// setPing makes ping answer the pings from now on.
+func (f *fakeAPI) setPing(ping func(netip.Addr) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ping = ping
+}
+
+// pings returns how many pings ip got.
+func (f *fakeAPI) pings(ip netip.Addr) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pinged[ip]
+}
 
 // send delivers n on the open stream.
 func (f *fakeAPI) send(n ipn.Notify) {
@@ -102,7 +127,7 @@ func (b *fakeBus) Next() (ipn.Notify, error) {
 func (b *fakeBus) Close() error { return nil }
 
 func peerStatus(id int, dnsName, ip string, online bool) *ipnstate.PeerStatus {
-	return &ipnstate.PeerStatus{NodeID: tailcfg.NodeID(id), DNSName: dnsName, Online: online,
+	return &ipnstate.PeerStatus{ID: stableID(id), NodeID: tailcfg.NodeID(id), DNSName: dnsName, Online: online,
 		TailscaleIPs: []netip.Addr{netip.MustParseAddr(ip)}}
 }
 
@@ -151,7 +176,7 @@ func reachable(tn *Tailnet, host string) bool {
 		return false
 	}
 	e := tbl.names[host]
-	return e != nil && e.nodes[0].reachable()
+	return e != nil && e.nodes[0].reachable(time.Now().UnixNano())
 }
 
 func TestWatchAppliesChanges(t *testing.T) {
@@ -165,7 +190,7 @@ func TestWatchAppliesChanges(t *testing.T) {
 	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 2, Online: new(false)}}})
 	eventually(t, "hub offline", func() bool { return !reachable(tn, "hub") })
 
-	f.send(ipn.Notify{PeersChanged: []*tailcfg.Node{{ID: 4, Name: "beta.ts.net.", Online: new(true),
+	f.send(ipn.Notify{PeersChanged: []*tailcfg.Node{{ID: 4, StableID: stableID(4), Name: "beta.ts.net.", Online: new(true),
 		Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.4/32")}}}})
 	eventually(t, "beta added", func() bool { return reachable(tn, "beta") })
 
@@ -275,11 +300,31 @@ func TestWatchKnowsUsers(t *testing.T) {
 	}
 	f.send(ipn.Notify{
 		UserProfiles: map[tailcfg.UserID]tailcfg.UserProfileView{8: (&tailcfg.UserProfile{ID: 8, LoginName: "bob@example.com"}).View()},
-		PeersChanged: []*tailcfg.Node{{ID: 9, Name: "laptop.ts.net.", User: 8, Online: new(true),
+		PeersChanged: []*tailcfg.Node{{ID: 9, StableID: stableID(9), Name: "laptop.ts.net.", User: 8, Online: new(true),
 			Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.9/32")}}},
 	})
 	eventually(t, "laptop with bob", func() bool {
 		e := tn.table.Load().names["laptop"]
 		return e != nil && e.nodes[0].user == "bob@example.com"
 	})
+}
+
+// TestWatchTailscaled186: tailscaled 1.86 gives peers no NodeID in its
+// status; every peer still gets its own entry, keyed by its stable ID, and
+// the table is full from the first message on.
+func TestWatchTailscaled186(t *testing.T) {
+	st := testStatus()
+	for _, ps := range st.Peer {
+		ps.NodeID = 0
+	}
+	st.Self.NodeID = 0
+	f := newFakeAPI(st)
+	f.legacy = true
+	tn := startWatched(t, f, time.Minute)
+	eventually(t, "ready", tn.Ready)
+	for _, host := range []string{"hub", "alpha", "self"} {
+		if !reachable(tn, host) {
+			t.Errorf("%s not answered from the first message of a 1.86 bus", host)
+		}
+	}
 }

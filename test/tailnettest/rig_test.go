@@ -53,7 +53,7 @@ func TestTailnet(t *testing.T) {
 	t.Logf("control, DERP and 3 nodes up in %v", time.Since(t0).Round(time.Millisecond))
 
 	api := hub.ServeLocalAPI(t)
-	lc := &local.Client{Socket: api.Path, UseSocketOnly: true}
+	lc := LocalClient(api.Path)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 

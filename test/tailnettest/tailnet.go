@@ -2,8 +2,11 @@ package tailnettest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
+
+	"tailscale.com/client/local"
 
 	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
 )
@@ -62,3 +65,13 @@ func (tn *Tailnet) PinOnline(n *Node) { tn.Tailnet.PinOnline(n.Node) }
 // while n itself stays connected: a flap that costs one map push and no
 // reconnect.
 func (tn *Tailnet) SetOnline(n *Node, online bool) { tn.Tailnet.SetOnline(n.Node, online) }
+
+// LocalClient is a LocalAPI client of the unix socket at path that dials
+// it directly: tailscale's own dialer retries a failed dial for up to 5 s
+// whenever a process named tailscaled runs on the machine.
+func LocalClient(path string) *local.Client {
+	return &local.Client{Socket: path, UseSocketOnly: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+}
