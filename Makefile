@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/coredns
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test bench lint fuzz clean
+.PHONY: build run test bench bench-realworld lint fuzz clean thirdparty
 .DEFAULT_GOAL := build
 
 bin:
@@ -22,7 +22,7 @@ run: build
 	./bin/demo $(if $(SOCKET),-socket $(SOCKET))
 
 # The short fuzz run goes first, so that go test's results close the output.
-test: lint
+test: lint thirdparty
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) test -race -count=1 -timeout 15m ./...
 
@@ -68,6 +68,17 @@ bench: build
 		fi; \
 		exit $$rc; \
 	fi
+
+# Failover times and the cost of probing against real headscale and
+# tailscaled (test/realworld_bench_test.go; TRIALS=10 each, about 6 minutes,
+# as root); the tables go to bin/failover.md and bin/probe-cost.md.
+bench-realworld: thirdparty bin
+	TAILHORIZON_BENCH=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m -run '^TestBench' -v ./test/ | tee bin/bench-realworld.txt
+
+# The real tailscaled, tailscale and headscale binaries that test/realnet
+# runs, built once into $TAILHORIZON_CACHE (default ~/.cache/tailhorizon).
+thirdparty:
+	GO=$(GO) test/realnet/build.sh
 
 lint:
 	$(GO) vet ./...

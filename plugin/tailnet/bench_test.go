@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -106,5 +108,28 @@ func TestServeDNSAllocs(t *testing.T) {
 	const budget = 5
 	if got > budget {
 		t.Errorf("ServeDNS allocates %v times per query; want at most %d", got, budget)
+	}
+}
+
+// BenchmarkProbeRound is one probe round over a tailnet of every size with
+// every peer asked for, pings answered at once by a fake LocalAPI: what
+// the probe costs this process beyond the pings themselves. A round pings
+// at most maxPingRate×interval peers (50 at the default 500ms).
+func BenchmarkProbeRound(b *testing.B) {
+	for _, peers := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("asked=%d", peers), func(b *testing.B) {
+			w := &watcher{api: newFakeAPI(nil)}
+			w.snap.Store(bigSnapshot(peers))
+			now := time.Now()
+			for _, n := range w.snap.Load().nodes {
+				n.health.askedAt.Store(now.UnixNano())
+			}
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				w.probeOnce(context.Background(), &wg, defaultProbe, now.Add(time.Duration(i)*defaultProbe))
+				wg.Wait()
+			}
+		})
 	}
 }

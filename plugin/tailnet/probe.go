@@ -28,6 +28,14 @@ const (
 	// in turn, oldest first.
 	maxPingRate = 100
 
+	// firstContact is how long a peer that has not answered a ping since
+	// the watch (re)connected may fail them and stay as control says. The
+	// first pings to a peer can time out while tailscaled finds a path and,
+	// after tailscaled restarted, until control has told the peer its new
+	// disco key (1 to 3 s against headscale). A peer that answered once is
+	// unreachable at its first failure.
+	firstContact = 5 * time.Second
+
 	// maxPingTimeout caps the ping timeout of a long probe interval.
 	maxPingTimeout = 2 * time.Second
 )
@@ -95,6 +103,7 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 			continue
 		}
 		h.probedAt.Store(now.UnixNano())
+		h.firstAt.CompareAndSwap(0, now.UnixNano())
 		pings.WithLabelValues(w.socket).Inc()
 		wg.Go(func() {
 			defer h.inFlight.Store(false)
@@ -106,12 +115,16 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 			}
 			until := time.Now().Add(valid).UnixNano()
 			if err == nil {
+				h.answered.Store(true)
 				if h.verdict.Swap(until) < 0 {
 					log.Infof("probe: %s answers pings again", n.fqdn)
 				}
 				return
 			}
 			probeFailures.WithLabelValues(w.socket).Inc()
+			if !h.answered.Load() && now.Sub(time.Unix(0, h.firstAt.Load())) < firstContact {
+				return
+			}
 			if h.verdict.Swap(-until) >= 0 {
 				log.Infof("probe: %s does not answer pings: %v", n.fqdn, err)
 			}

@@ -38,6 +38,7 @@ func TestProbeBeatsControl(t *testing.T) {
 	tn := startWatched(t, f, time.Minute)
 	eventually(t, "ready", tn.Ready)
 	ask(tn, "hub")
+	eventually(t, "hub answered a ping", func() bool { return tn.table.Load().names["hub"].nodes[0].health.answered.Load() })
 
 	f.setPing(func(netip.Addr) error { return errDead })
 	eventually(t, "hub unreachable while control says online", func() bool { return !reachable(tn, "hub") })
@@ -192,5 +193,49 @@ func TestPingTailscaledGone(t *testing.T) {
 	eventually(t, "more pings", func() bool { return f.pings(hubIP) > n+2 })
 	if !reachable(tn, "hub") {
 		t.Error("hub unreachable because tailscaled did not answer its pings")
+	}
+}
+
+// TestProbeFirstContact: a peer that has not answered a ping since the
+// watch connected stays as control says while it fails them for
+// firstContact; one that answered before is unreachable at its first
+// failed ping.
+func TestProbeFirstContact(t *testing.T) {
+	f := newFakeAPI(testStatus())
+	f.setPing(func(netip.Addr) error { return errDead })
+	w := &watcher{api: f}
+	w.load(testStatus())
+	w.running = true
+	w.publishNodes()
+	var hub *node
+	for _, n := range w.snap.Load().nodes {
+		if n.host == "hub" {
+			hub = n
+		}
+	}
+	start := time.Now()
+	hub.health.askedAt.Store(start.UnixNano())
+	at := start
+	round := func() bool {
+		var wg sync.WaitGroup
+		w.probeOnce(context.Background(), &wg, 500*time.Millisecond, at)
+		wg.Wait()
+		return hub.reachable(time.Now().UnixNano())
+	}
+	for ; at.Sub(start) < firstContact; at = at.Add(time.Second) {
+		if !round() {
+			t.Fatalf("unreachable %s after the first failed ping to a peer that never answered", at.Sub(start))
+		}
+	}
+	if round() {
+		t.Fatalf("reachable after failing pings for %s", at.Sub(start))
+	}
+	f.setPing(nil)
+	if !round() {
+		t.Fatal("unreachable after an answered ping")
+	}
+	f.setPing(func(netip.Addr) error { return errDead })
+	if round() {
+		t.Fatal("reachable after the first failed ping of a peer that answered before")
 	}
 }

@@ -43,6 +43,8 @@ type health struct {
 	// The following fields are only used by the probe loop.
 	probedAt atomic.Int64 // unix nanoseconds of the last ping sent; 0 if never
 	inFlight atomic.Bool  // a ping is out
+	answered atomic.Bool  // it answered a ping since the watch (re)connected
+	firstAt  atomic.Int64 // unix nanoseconds of the first ping since then; 0 if none
 }
 
 // reachable reports whether n should be answered with its tailnet address
@@ -73,7 +75,11 @@ type snapshot struct {
 	running bool      // this node's backend is Running
 	nodes   []*node   // every known node, self included
 	lostAt  time.Time // when the watch broke; zero while it is live
-	updated time.Time // when the snapshot was made from live data
+	// staleUntil is when a stale snapshot stops being served, in unix
+	// nanoseconds: a tailscaled that restarted and never reached Running
+	// sends nothing that would move it to down.
+	staleUntil int64
+	updated    time.Time // when the snapshot was made from live data
 }
 
 // state is how fresh a snapshot is.
@@ -174,13 +180,14 @@ type entry struct {
 // table answers one plugin instance's questions from one snapshot. It is
 // immutable and safe for concurrent use.
 type table struct {
-	names    map[string]*entry    // keys are lowercase labels without dots
-	ptr      map[netip.Addr]*node // every tailnet address
-	state    state                // as in the snapshot
-	running  bool                 // as in the snapshot
-	serial   uint32               // SOA serial: when the snapshot was made
-	self     string               // label of this node; "" if unknown
-	selfNode *node                // this node; nil if unknown
+	names      map[string]*entry    // keys are lowercase labels without dots
+	ptr        map[netip.Addr]*node // every tailnet address
+	state      state                // as in the snapshot
+	staleUntil int64                // as in the snapshot
+	running    bool                 // as in the snapshot
+	serial     uint32               // SOA serial: when the snapshot was made
+	self       string               // label of this node; "" if unknown
+	selfNode   *node                // this node; nil if unknown
 }
 
 // tableConfig is what a plugin instance adds to a snapshot to make its table.
@@ -194,11 +201,12 @@ type tableConfig struct {
 // aliases over tag names, so that adding a tag never hijacks a host.
 func buildTable(s *snapshot, cfg tableConfig) *table {
 	t := &table{
-		names:   make(map[string]*entry, len(s.nodes)),
-		ptr:     make(map[netip.Addr]*node, 2*len(s.nodes)),
-		state:   s.state,
-		running: s.running,
-		serial:  uint32(s.updated.Unix()),
+		names:      make(map[string]*entry, len(s.nodes)),
+		ptr:        make(map[netip.Addr]*node, 2*len(s.nodes)),
+		state:      s.state,
+		staleUntil: s.staleUntil,
+		running:    s.running,
+		serial:     uint32(s.updated.Unix()),
 	}
 	for _, n := range s.nodes {
 		if n.self {
@@ -244,4 +252,16 @@ func buildTable(s *snapshot, cfg tableConfig) *table {
 		}
 	}
 	return t
+}
+
+// serving reports whether t answers names at all: it was loaded, this node
+// is Running, and a stale table is within its stale period.
+func (t *table) serving() bool {
+	switch {
+	case t == nil || t.state == stateDown || !t.running:
+		return false
+	case t.state == stateStale:
+		return time.Now().UnixNano() < t.staleUntil
+	}
+	return true
 }

@@ -88,7 +88,7 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if state.Name() == z {
 		return t.answer(ctx, state, t.apex(state, tbl), nil, resultAnswer)
 	}
-	if tbl == nil || tbl.state == stateDown || !tbl.running {
+	if !tbl.serving() {
 		return t.pass(ctx, state, resultDown)
 	}
 	if dnsutil.IsReverse(z) > 0 {

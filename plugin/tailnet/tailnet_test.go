@@ -143,7 +143,7 @@ func fallZones(zones ...string) fall.F {
 
 func TestStaleAnswersHaveShortTTL(t *testing.T) {
 	s := testSnapshot()
-	s.state, s.lostAt = stateStale, time.Now()
+	s.state, s.lostAt, s.staleUntil = stateStale, time.Now(), time.Now().Add(time.Minute).UnixNano()
 	tn := newTestTailnet(s, func(tn *Tailnet) { tn.ttl = 60 })
 	tc := test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("hub.example.org. 5 IN A 100.64.0.2")}}
@@ -151,6 +151,18 @@ func TestStaleAnswersHaveShortTTL(t *testing.T) {
 	tn.ServeDNS(context.Background(), rec, tc.Msg())
 	if err := test.SortAndCheck(rec.Msg, tc); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestStalePeriodEnds: a stale table is served for its stale period
+// only, even if nothing else happens.
+func TestStalePeriodEnds(t *testing.T) {
+	s := testSnapshot()
+	s.state, s.lostAt, s.staleUntil = stateStale, time.Now().Add(-time.Minute), time.Now().Add(-time.Second).UnixNano()
+	tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root })
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if rcode, _ := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)); rcode != nextRcode || rec.Msg != nil {
+		t.Errorf("a stale table past its period answered (rcode %d); want a fallthrough", rcode)
 	}
 }
 

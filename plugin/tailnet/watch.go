@@ -94,13 +94,14 @@ type watcher struct {
 	wg      sync.WaitGroup // the run loop and, once probing, the probe loop
 
 	// The following fields are only used by the run loop.
-	nodes   map[tailcfg.StableNodeID]*node
-	healths map[tailcfg.StableNodeID]*health
-	ids     map[tailcfg.NodeID]tailcfg.StableNodeID // for PeersRemoved and patches, which name NodeIDs
-	users   map[tailcfg.UserID]string               // login names
-	running bool
-	legacy  bool // tailscaled sent no InitialStatus: resync on every message
-	warned  bool // the first failure to reach tailscaled was logged
+	nodes    map[tailcfg.StableNodeID]*node
+	healths  map[tailcfg.StableNodeID]*health
+	ids      map[tailcfg.NodeID]tailcfg.StableNodeID // for PeersRemoved and patches, which name NodeIDs
+	users    map[tailcfg.UserID]string               // login names
+	running  bool
+	starting bool // tailscaled is (re)starting: NoState or Starting, on its way to Running
+	legacy   bool // tailscaled sent no InitialStatus: resync on every message
+	warned   bool // the first failure to reach tailscaled was logged
 }
 
 // registry holds the running watchers by socket path.
@@ -279,6 +280,7 @@ func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
 		if !connected {
 			connected = true
 			w.warned = false
+			w.forgetPaths()
 			log.Infof("connected to tailscaled at %s", w.socketName())
 		}
 	}
@@ -302,12 +304,13 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 		return true, nil
 	}
 	if n.State != nil {
-		was := w.running
+		was, wasStarting := w.running, w.starting
 		w.running = *n.State == ipn.Running
+		w.starting = *n.State == ipn.NoState || *n.State == ipn.Starting
 		if w.running && !was {
 			return true, w.resync(ctx)
 		}
-		if was != w.running {
+		if was != w.running || wasStarting != w.starting {
 			return true, nil
 		}
 	}
@@ -338,6 +341,21 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 		}
 	}
 	return changed, nil
+}
+
+// forgetPaths makes every peer new to the probe, as it is to a tailscaled
+// that may have restarted: its first pings may time out (firstContact),
+// and its first netmap may be an old one from its disk cache. A peer that
+// answered pings before keeps its answer through firstContact.
+func (w *watcher) forgetPaths() {
+	keep := time.Now().Add(firstContact).UnixNano()
+	for _, h := range w.healths {
+		h.answered.Store(false)
+		h.firstAt.Store(0)
+		if v := h.verdict.Load(); v > 0 && v < keep {
+			h.verdict.CompareAndSwap(v, keep)
+		}
+	}
 }
 
 // patch applies the fields of pc that the table holds, and reports whether
@@ -386,6 +404,7 @@ func (w *watcher) resync(ctx context.Context) error {
 // load replaces the node set with a full status.
 func (w *watcher) load(st *ipnstate.Status) {
 	w.running = st.BackendState == ipn.Running.String()
+	w.starting = st.BackendState == ipn.NoState.String() || st.BackendState == ipn.Starting.String()
 	old := w.healths
 	w.nodes = make(map[tailcfg.StableNodeID]*node, len(st.Peer)+1)
 	w.healths = make(map[tailcfg.StableNodeID]*health, len(st.Peer)+1)
@@ -419,6 +438,16 @@ func (w *watcher) healthOf(id tailcfg.StableNodeID) *health {
 }
 
 func (w *watcher) publishNodes() {
+	if old := w.snap.Load(); w.starting && old != nil && old.running && old.state != stateDown {
+		// A tailscaled that restarts is not Running until control sends it
+		// a netmap: meanwhile the last table of the one before is the truth
+		// still, as while it was unreachable. A deliberate stop (Stopped,
+		// NeedsLogin) falls through at once.
+		if old.state == stateLive {
+			w.publish(w.staleCopy(old))
+		}
+		return
+	}
 	s := &snapshot{state: stateLive, running: w.running, updated: time.Now(), nodes: make([]*node, 0, len(w.nodes))}
 	for _, n := range w.nodes {
 		s.nodes = append(s.nodes, n)
@@ -436,7 +465,7 @@ func (w *watcher) degrade() {
 	s := *old
 	switch {
 	case old.state == stateLive:
-		s.state, s.lostAt = stateStale, time.Now()
+		s = *w.staleCopy(old)
 	case time.Since(old.lostAt) >= w.stalePeriod():
 		s.state = stateDown
 		log.Infof("tailscaled at %s gone for %s; tailnet names fall through", w.socketName(), w.stalePeriod())
@@ -444,6 +473,14 @@ func (w *watcher) degrade() {
 		return
 	}
 	w.publish(&s)
+}
+
+// staleCopy returns old marked stale from now, for the stale period.
+func (w *watcher) staleCopy(old *snapshot) *snapshot {
+	s := *old
+	s.state, s.lostAt = stateStale, time.Now()
+	s.staleUntil = s.lostAt.Add(w.stalePeriod()).UnixNano()
+	return &s
 }
 
 func (w *watcher) stalePeriod() time.Duration {

@@ -172,7 +172,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // reachable reports whether host is answered from tn's current table.
 func reachable(tn *Tailnet, host string) bool {
 	tbl := tn.table.Load()
-	if tbl == nil || tbl.state == stateDown || !tbl.running {
+	if !tbl.serving() {
 		return false
 	}
 	e := tbl.names[host]
@@ -326,5 +326,62 @@ func TestWatchTailscaled186(t *testing.T) {
 		if !reachable(tn, host) {
 			t.Errorf("%s not answered from the first message of a 1.86 bus", host)
 		}
+	}
+}
+
+// TestWatchTailscaledRestarting: a tailscaled that comes back Starting (or
+// NoState) after a restart, with no netmap yet, leaves the last table
+// served, stale, until it is Running; a deliberate stop falls through at
+// once.
+func TestWatchTailscaledRestarting(t *testing.T) {
+	f := newFakeAPI(testStatus())
+	tn := startWatched(t, f, time.Minute)
+	eventually(t, "ready", tn.Ready)
+	<-f.opened
+
+	f.kill()
+	starting := testStatus()
+	starting.BackendState, starting.Peer = "Starting", nil
+	f.mu.Lock()
+	f.status = starting
+	f.mu.Unlock()
+	f.revive()
+	<-f.opened
+	eventually(t, "the starting status read", func() bool { return tn.table.Load().state == stateStale })
+	time.Sleep(50 * time.Millisecond)
+	if !reachable(tn, "hub") {
+		t.Fatal("hub not answered while tailscaled restarts")
+	}
+
+	f.send(ipn.Notify{State: new(ipn.Stopped)})
+	eventually(t, "stopped falls through", func() bool { return !reachable(tn, "hub") })
+}
+
+// TestWatchReconnectKeepsAnswers: after tailscaled restarts, a peer that
+// answered pings before stays reachable for firstContact although the
+// first status says it is offline (a netmap from the disk cache) and its
+// first pings fail (its peers do not know the new disco key yet).
+func TestWatchReconnectKeepsAnswers(t *testing.T) {
+	f := newFakeAPI(testStatus())
+	tn := startWatched(t, f, time.Minute)
+	eventually(t, "ready", tn.Ready)
+	<-f.opened
+	ask(tn, "hub")
+	eventually(t, "hub answered a ping", func() bool { return tn.table.Load().names["hub"].nodes[0].health.answered.Load() })
+
+	f.setPing(func(netip.Addr) error { return errDead })
+	f.kill()
+	restarted := testStatus()
+	for _, ps := range restarted.Peer {
+		ps.Online = false
+	}
+	f.mu.Lock()
+	f.status = restarted
+	f.mu.Unlock()
+	f.revive()
+	<-f.opened
+	eventually(t, "the new status read", func() bool { return tn.table.Load().state == stateLive })
+	if !reachable(tn, "hub") {
+		t.Error("hub unreachable right after tailscaled came back")
 	}
 }

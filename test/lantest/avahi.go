@@ -62,7 +62,7 @@ publish-workstation=no
 			t.Fatal(err)
 		}
 	}
-	p := h.start(t, nil, "unshare", "-m", "sh", "-c",
+	p := h.Start(t, nil, "unshare", "-m", "sh", "-c",
 		"mount -t tmpfs tmpfs /run && mkdir -p /run/avahi-daemon && exec "+bin+
 			" --no-drop-root --no-chroot --no-rlimits --no-proc-title -f /etc/avahi/avahi-daemon.conf")
 	for range len(lines) {

@@ -85,7 +85,7 @@ func (h *Host) startHelper(t testing.TB, mode string, args any) *Process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.start(t, []string{envHelper + "=" + mode, envArgs + "=" + string(b)}, exe)
+	return h.Start(t, []string{envHelper + "=" + mode, envArgs + "=" + string(b)}, exe)
 }
 
 // HelperMain runs the helper this process was started as and returns its

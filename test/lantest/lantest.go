@@ -2,7 +2,8 @@
 // bridge in the test's own namespace (made by tailnettest.RunInNetns) and
 // hosts in namespaces of their own, joined to it by veth pairs, that run
 // real mDNS responders: avahi-daemon, and hashicorp/mdns or a spoofer in a
-// helper process (the test binary run again, see HelperMain).
+// helper process (the test binary run again, see HelperMain). test/realnet
+// runs headscale and tailscaled on it, with Host.Start.
 //
 // All mDNS traffic stays inside these namespaces. Addresses come from
 // 198.18.0.0/15 and 2001:db8::/32, which are never real peers.
@@ -10,6 +11,7 @@ package lantest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -27,6 +29,9 @@ import (
 
 // seq numbers the LANs and hosts of this process, for unique names.
 var seq atomic.Int32
+
+// sweepOnce runs sweep before this process's first LAN.
+var sweepOnce sync.Once
 
 // LAN is a bridge with hosts on it.
 type LAN struct {
@@ -48,6 +53,7 @@ func Start(t testing.TB) *LAN {
 	if _, err := exec.LookPath("ip"); err != nil {
 		tailnettest.SkipOrFail(t, "needs ip (apt-get install iproute2)")
 	}
+	sweepOnce.Do(sweep)
 	n := int(seq.Add(1))
 	lan := &LAN{Bridge: fmt.Sprintf("thbr%d", n), Net: 100 + n}
 	lan.IPv4 = netip.MustParseAddr(fmt.Sprintf("198.18.%d.1", lan.Net))
@@ -65,10 +71,36 @@ func Start(t testing.TB) *LAN {
 	return lan
 }
 
+// sweep removes the host namespaces, and their /etc/netns directories,
+// that a test process left behind when it died without running its
+// cleanups (killed, or go test -timeout's panic). A namespace is named for
+// the process that made it, and only those of processes that are gone are
+// removed.
+func sweep() {
+	for _, dir := range []string{"/run/netns", "/etc/netns"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			var pid, n int
+			if _, err := fmt.Sscanf(e.Name(), "th-%d-%d", &pid, &n); err != nil || pid == os.Getpid() || Alive(pid) {
+				continue
+			}
+			ip(nil, "netns", "del", e.Name())
+			os.RemoveAll(filepath.Join("/etc/netns", e.Name()))
+		}
+	}
+}
+
+// Alive reports whether a process with the id runs.
+func Alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
 // Host is a namespace on the LAN.
 type Host struct {
 	Netns string     // the namespace's name under /run/netns
 	Iface string     // its interface on the LAN
+	Port  string     // the other end of Iface: the bridge's port, in the test's namespace
 	IPv4  netip.Addr // its addresses on the LAN
 	IPv6  netip.Addr
 	lan   *LAN
@@ -84,11 +116,11 @@ func (lan *LAN) AddHost(t testing.TB) *Host {
 	h := &Host{
 		Netns: fmt.Sprintf("th-%d-%d", os.Getpid(), seq.Add(1)),
 		Iface: "eth0",
+		Port:  fmt.Sprintf("%sv%d", lan.Bridge, i),
 		IPv4:  netip.MustParseAddr(fmt.Sprintf("198.18.%d.%d", lan.Net, 10+i)),
 		IPv6:  netip.MustParseAddr(fmt.Sprintf("2001:db8:%d::%d", lan.Net, 10+i)),
 		lan:   lan,
 	}
-	outer := fmt.Sprintf("%sv%d", lan.Bridge, i)
 	run(t, "netns", "add", h.Netns)
 	t.Cleanup(func() {
 		ip(nil, "netns", "del", h.Netns)
@@ -96,8 +128,8 @@ func (lan *LAN) AddHost(t testing.TB) *Host {
 		os.Remove("/etc/netns") // only if no one else has a namespace configured there
 	})
 	h.Exec(t, "sh", "-c", "echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad")
-	run(t, "link", "add", outer, "type", "veth", "peer", "name", h.Iface, "netns", h.Netns)
-	run(t, "link", "set", outer, "master", lan.Bridge, "up")
+	run(t, "link", "add", h.Port, "type", "veth", "peer", "name", h.Iface, "netns", h.Netns)
+	run(t, "link", "set", h.Port, "master", lan.Bridge, "up")
 	h.IP(t, "link", "set", "lo", "up")
 	h.IP(t, "addr", "add", h.IPv4.String()+"/24", "dev", h.Iface)
 	h.IP(t, "addr", "add", h.IPv6.String()+"/64", "dev", h.Iface, "nodad")
@@ -121,6 +153,36 @@ func (h *Host) Exec(t testing.TB, args ...string) {
 	}
 }
 
+// Command returns a command that runs args in the host's namespace and is
+// killed when ctx is done. ip netns exec execs args in place, so the
+// command's process is the program itself.
+func (h *Host) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.Netns}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = time.Second // a child left holding its output cannot stall Wait
+	return cmd
+}
+
+// Unplug takes the host's link down at both ends, as if its cable were
+// pulled: nothing it sends leaves, nothing sent to it arrives, and no FIN
+// or RST tells its peers that it went. Plug undoes it.
+func (h *Host) Unplug(t testing.TB) {
+	t.Helper()
+	run(t, "link", "set", h.Port, "down")
+	h.IP(t, "link", "set", h.Iface, "down")
+}
+
+// Plug brings the host's link up again after Unplug. The kernel drops a
+// link's IPv6 addresses and its manual routes when it goes down, so Plug
+// puts them back.
+func (h *Host) Plug(t testing.TB) {
+	t.Helper()
+	h.IP(t, "link", "set", h.Iface, "up", "multicast", "on")
+	run(t, "link", "set", h.Port, "up")
+	h.IP(t, "addr", "replace", h.IPv6.String()+"/64", "dev", h.Iface, "nodad")
+	h.IP(t, "route", "replace", "224.0.0.0/4", "dev", h.Iface)
+}
+
 // Process is a program running in a host's namespace.
 type Process struct {
 	cmd    *exec.Cmd
@@ -130,9 +192,13 @@ type Process struct {
 	exited chan struct{}
 }
 
-// start starts args in the host's namespace. It is killed, SIGTERM first,
-// when t ends.
-func (h *Host) start(t testing.TB, env []string, args ...string) *Process {
+// failureTail is how many of a process's last lines a failed test logs.
+const failureTail = 200
+
+// Start starts args in the host's namespace, with env added to this
+// process's environment. It is killed, SIGTERM first, when t ends, and if t
+// failed the last lines it printed are logged.
+func (h *Host) Start(t testing.TB, env []string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Netns}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -166,10 +232,27 @@ func (h *Host) start(t testing.TB, env []string, args ...string) *Process {
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("%v in %s printed:\n%s", args, h.Netns, p.Output())
+			t.Logf("%v in %s printed:\n%s", args, h.Netns, p.Tail(failureTail))
 		}
 	})
 	return p
+}
+
+// Pid returns the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Tail returns the last n lines the process printed so far, after a line
+// that counts the ones left out.
+func (p *Process) Tail(n int) string {
+	out := p.Output()
+	lines := strings.SplitAfter(out, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) <= n {
+		return out
+	}
+	return fmt.Sprintf("[%d earlier lines left out]\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "")
 }
 
 // Output returns what the process printed so far.
@@ -193,6 +276,22 @@ func (p *Process) Stop() {
 	case <-time.After(5 * time.Second):
 		p.cmd.Process.Kill()
 		<-p.exited
+	}
+}
+
+// Kill sends SIGKILL, so that the process has no chance to clean up: a
+// crash. It waits up to 5 s for the process to be reaped. It is safe to
+// call more than once, and after Stop.
+func (p *Process) Kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Kill()
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
 	}
 }
 

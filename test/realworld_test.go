@@ -1,0 +1,302 @@
+package test
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailhorizon/tailhorizon/test/realnet"
+)
+
+// failoverBound is how long a client of the shipped device Corefile may
+// still get a dead peer's tailnet address, cache and TTL included.
+const failoverBound = 3 * time.Second
+
+// TestRealWorld runs the shipped device Corefile against real headscale and
+// real tailscaled (test/realnet), once with each supported tailscaled on
+// the device, and does to the tailnet what users do: kill a peer, cut its
+// power, take it down, restart and stop control, expire a key, join,
+// rename and delete nodes, and take the device itself down and back. The
+// peers run the current tailscaled.
+func TestRealWorld(t *testing.T) {
+	for _, version := range []string{realnet.TailscaleNew, realnet.TailscaleOld} {
+		t.Run("device "+version, func(t *testing.T) { realWorld(t, version) })
+	}
+}
+
+func realWorld(t *testing.T, version string) {
+	rn := realnet.Start(t)
+	device := rn.AddNode(t, "device", version)
+	hub := rn.AddNode(t, "hub", realnet.TailscaleNew)
+	laptop := rn.AddNode(t, "laptop", realnet.TailscaleNew)
+	rn.WaitPeer(t, device, hub, realnet.Online)
+	rn.WaitPeer(t, device, laptop, realnet.Online)
+
+	started := time.Now()
+	srv := deployment(t, "device.Corefile", device.Socket(), startAuthority(t))
+	ask := func(name string, qtype uint16) func() *dns.Msg {
+		return func() *dns.Msg { return exchange(t, srv, name, qtype) }
+	}
+	hubA := ask("hub.example.org", dns.TypeA)
+	is := func(a netip.Addr) func(*dns.Msg) bool { return func(r *dns.Msg) bool { return hasA(r, a) } }
+	public := func(r *dns.Msg) bool { return hasA(r, netip.MustParseAddr(vpsIPv4)) }
+	nxdomain := func(r *dns.Msg) bool { return r.Rcode == dns.RcodeNameError && len(r.Answer) == 0 }
+	// failover waits for the public answer of name after a fault, and
+	// fails t past failoverBound.
+	failover := func(what, name string) time.Duration {
+		t.Helper()
+		took := waitFor(t, 10*time.Second, name+" public after "+what, ask(name, dns.TypeA), public)
+		t.Logf("failover after %s: %s", what, ms(took))
+		if took > failoverBound {
+			t.Errorf("%s: %s kept its tailnet address for %s; want at most %s", what, name, ms(took), failoverBound)
+		}
+		return took
+	}
+	back := func(what, name string, want netip.Addr) {
+		t.Helper()
+		took := waitFor(t, 60*time.Second, name+" back after "+what, ask(name, dns.TypeA), is(want))
+		t.Logf("back after %s: %s", what, ms(took))
+	}
+
+	// below asks for a new name below host each time: where a change is
+	// awaited, a public answer given before it would be cached for
+	// fallback's max_ttl.
+	fresh := 0
+	below := func(host string) func() *dns.Msg {
+		return func() *dns.Msg {
+			fresh++
+			return exchange(t, srv, fmt.Sprintf("w%d.%s.example.org", fresh, host), dns.TypeA)
+		}
+	}
+
+	// A full table from the first message of the bus, on every version:
+	// no peer waits for a change.
+	for _, n := range []*realnet.Node{hub, laptop, device} {
+		waitFor(t, 10*time.Second, n.Name+" answered", below(n.Name), is(n.IPv4()))
+	}
+	t.Logf("every peer answered %s after coredns started", ms(time.Since(started)))
+
+	t.Run("names", func(t *testing.T) {
+		cases := []struct {
+			name  string
+			qtype uint16
+			want  netip.Addr
+		}{
+			{"hub.example.org", dns.TypeA, hub.IPv4()},
+			{"grafana.hub.example.org", dns.TypeA, hub.IPv4()},
+			{"a.b.Hub.Example.org", dns.TypeA, hub.IPv4()},
+			{"registry.example.org", dns.TypeA, hub.IPv4()}, // alias registry hub
+			{"laptop.example.org", dns.TypeA, laptop.IPv4()},
+			{"device.example.org", dns.TypeA, device.IPv4()}, // this node
+			{"hub.example.org", dns.TypeAAAA, hub.IPv6()},
+		}
+		for _, c := range cases {
+			r := exchange(t, srv, c.name, c.qtype)
+			if !hasAddr(r, c.want) {
+				t.Errorf("%s %s: %v; want %s", c.name, dns.TypeToString[c.qtype], answers(r), c.want)
+			}
+		}
+	})
+
+	t.Run("killed", func(t *testing.T) {
+		// In use for a while, so that the probe has heard from hub: the
+		// first pings after a start may time out while paths are found.
+		for range 50 {
+			exchange(t, srv, "hub.example.org", dns.TypeA)
+			time.Sleep(40 * time.Millisecond)
+		}
+		hub.Kill(t)
+		failover("tailscaled killed", "hub.example.org")
+		if r := exchange(t, srv, "registry.example.org", dns.TypeA); !nxdomain(r) {
+			t.Errorf("registry (policy tailnet lan) with hub dead: %v; want NXDOMAIN", answers(r))
+		}
+		hub.Restart(t)
+		back("tailscaled restarted", "hub.example.org", hub.IPv4())
+	})
+
+	t.Run("power cut", func(t *testing.T) {
+		waitFor(t, 10*time.Second, "hub answered", hubA, is(hub.IPv4()))
+		hub.PowerOff(t)
+		failover("power cut", "hub.example.org")
+		hub.PowerOn(t)
+		back("power back", "hub.example.org", hub.IPv4())
+	})
+
+	t.Run("tailscale down", func(t *testing.T) {
+		waitFor(t, 10*time.Second, "hub answered", hubA, is(hub.IPv4()))
+		hub.Down(t)
+		failover("tailscale down", "hub.example.org")
+		hub.Up(t)
+		back("tailscale up", "hub.example.org", hub.IPv4())
+	})
+
+	// A restarted headscale reports every node offline until it
+	// reconnects; a peer that answers pings throughout must not flap.
+	t.Run("control restart", func(t *testing.T) {
+		waitFor(t, 10*time.Second, "hub answered", hubA, is(hub.IPv4()))
+		for i := range 2 {
+			p := pollAnswers(t, srv, "hub.example.org", hub.IPv4())
+			rn.RestartControl(t)
+			for _, n := range []*realnet.Node{device, hub, laptop} {
+				rn.WaitControl(t, n, true)
+			}
+			time.Sleep(2 * time.Second) // and the map pushes that follow
+			asked, other := p.stop()
+			if other > 0 {
+				t.Errorf("restart %d: %d of %d answers for hub were not its tailnet address", i, other, asked)
+			}
+		}
+	})
+
+	t.Run("control down", func(t *testing.T) {
+		p := pollAnswers(t, srv, "hub.example.org", hub.IPv4())
+		rn.StopControl(t)
+		time.Sleep(3 * time.Second)
+		rn.StartControl(t)
+		if asked, other := p.stop(); other > 0 {
+			t.Errorf("with control down: %d of %d answers for hub were not its tailnet address", other, asked)
+		}
+		rn.WaitControl(t, device, true)
+	})
+
+	// This device's tailscaled killed: the last table is served, stale,
+	// and the watch picks up again once it is back.
+	t.Run("this device killed", func(t *testing.T) {
+		waitFor(t, 30*time.Second, "hub answered", hubA, is(hub.IPv4()))
+		p := pollAnswers(t, srv, "hub.example.org", hub.IPv4())
+		device.Kill(t)
+		time.Sleep(2 * time.Second)
+		device.Restart(t)
+		time.Sleep(time.Second)
+		if asked, other := p.stop(); other > 0 {
+			t.Errorf("while the device's tailscaled was gone: %d of %d answers for hub were not its tailnet address; tailnet's results: %v", other, asked, tailnetResults(t))
+		}
+		rn.WaitPeer(t, device, laptop, realnet.Online)
+		// Live again: a change shows.
+		rn.Rename(t, laptop, "notebook")
+		took := waitFor(t, 10*time.Second, "the renamed laptop", below("notebook"), is(laptop.IPv4()))
+		t.Logf("rename after the device's restart: %s", ms(took))
+		if r := exchange(t, srv, "laptop.example.org", dns.TypeA); !public(r) {
+			t.Errorf("laptop, renamed away: %v; want the public answer", answers(r))
+		}
+	})
+
+	// This device's own tailscale down and up: every tailnet name falls
+	// through while it is down.
+	t.Run("this device down", func(t *testing.T) {
+		device.Down(t)
+		took := waitFor(t, 10*time.Second, "hub public with the device down", hubA, public)
+		t.Logf("device down -> public: %s", ms(took))
+		device.Up(t)
+		took = waitFor(t, 30*time.Second, "hub back with the device up", hubA, is(hub.IPv4()))
+		t.Logf("device up -> tailnet: %s", ms(took))
+	})
+
+	t.Run("join and delete", func(t *testing.T) {
+		joined := time.Now()
+		newbie := rn.AddNode(t, "newbie", realnet.TailscaleNew)
+		took := waitFor(t, 30*time.Second, "newbie answered", below("newbie"), is(newbie.IPv4()))
+		t.Logf("join: answered %s after it was up, %s after tailscale up began", ms(took), ms(time.Since(joined)))
+		rn.Delete(t, newbie)
+		took = waitFor(t, 10*time.Second, "newbie public once deleted", ask("newbie.example.org", dns.TypeA), public)
+		t.Logf("delete: public %s after", ms(took))
+	})
+
+	// Last: an expired node must log in again.
+	t.Run("expired", func(t *testing.T) {
+		waitFor(t, 10*time.Second, "notebook answered", ask("notebook.example.org", dns.TypeA), is(laptop.IPv4()))
+		rn.Expire(t, laptop)
+		failover("key expired", "notebook.example.org")
+	})
+}
+
+// hasAddr reports whether r answers with a.
+func hasAddr(r *dns.Msg, a netip.Addr) bool {
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			if ip, ok := netip.AddrFromSlice(rr.A); ok && ip.Unmap() == a {
+				return true
+			}
+		case *dns.AAAA:
+			if ip, ok := netip.AddrFromSlice(rr.AAAA); ok && ip == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// poller asks for one name every 20 ms until stopped, and counts the
+// answers that are not want. A query that gets no answer at all counts
+// too: the server must answer throughout.
+type poller struct {
+	done         chan struct{}
+	wg           sync.WaitGroup
+	asked, other int
+}
+
+func pollAnswers(t *testing.T, srv, name string, want netip.Addr) *poller {
+	p := &poller{done: make(chan struct{})}
+	c := &dns.Client{Timeout: 2 * time.Second}
+	m := new(dns.Msg).SetQuestion(dns.Fqdn(name), dns.TypeA)
+	p.wg.Go(func() {
+		for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
+			select {
+			case <-p.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			r, _, err := c.Exchange(m, srv)
+			p.asked++
+			if err != nil || !hasA(r, want) {
+				p.other++
+				if err == nil {
+					t.Logf("%s: %v", name, answers(r))
+				}
+			}
+		}
+	})
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop stops the poller and returns how many queries it made and how many
+// got something else than the wanted address. It is safe to call twice.
+func (p *poller) stop() (asked, other int) {
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+	p.wg.Wait()
+	return p.asked, p.other
+}
+
+// tailnetResults sums coredns_tailnet_requests_total by result, for a
+// failure message that says which path the queries took.
+func tailnetResults(t *testing.T) map[string]float64 {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_tailnet_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					got[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return got
+}
