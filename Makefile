@@ -31,11 +31,20 @@ test: lint thirdparty
 FUZZTIME ?= 10m
 FUZZ_TARGETS := tailnet:FuzzServeDNS tailnet:FuzzParse fallback:FuzzServeDNS fallback:FuzzParse \
 	mdns:FuzzInspect mdns:FuzzServeDNS mdns:FuzzParse
+# Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
+# exceeded" as -fuzztime ends (golang/go#75804, fixed in 1.27): such a run,
+# with no failing input written, is run once more.
 fuzz: bin
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz plugin/$$pkg $$fn for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./plugin/$$pkg/ >bin/fuzz.log 2>&1 || { cat bin/fuzz.log; exit 1; }; \
+		for try in 1 2; do \
+			if $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./plugin/$$pkg/ >bin/fuzz.log 2>&1; then break; fi; \
+			if [ $$try = 1 ] && grep -q 'context deadline exceeded' bin/fuzz.log && ! grep -q 'Failing input written' bin/fuzz.log; then \
+				echo "  the fuzz coordinator's deadline race (golang/go#75804), no failing input: once more"; continue; \
+			fi; \
+			cat bin/fuzz.log; exit 1; \
+		done; \
 	done
 
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
@@ -70,7 +79,7 @@ bench: build
 	fi
 
 # Failover times and the cost of probing against real headscale and
-# tailscaled (test/realworld_bench_test.go; TRIALS=10 each, about 6 minutes,
+# tailscaled (test/realworld_bench_test.go; TRIALS=10 each, about 10 minutes,
 # as root); the tables go to bin/failover.md and bin/probe-cost.md.
 bench-realworld: thirdparty bin
 	TAILHORIZON_BENCH=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m -run '^TestBench' -v ./test/ | tee bin/bench-realworld.txt
