@@ -174,15 +174,21 @@ func realWorld(t *testing.T, version string) {
 		p := pollAnswers(t, srv, "hub.example.org", hub.IPv4())
 		device.Kill(t)
 		time.Sleep(2 * time.Second)
-		device.Restart(t)
-		time.Sleep(time.Second)
-		if asked, other := p.stop(); other > 0 {
-			t.Errorf("while the device's tailscaled was gone: %d of %d answers for hub were not its tailnet address; tailnet's results: %v", other, asked, tailnetResults(t))
+		// A query in flight as tailscaled dies may go unanswered (seen once
+		// in about ten runs, under -race); a wrong answer may not.
+		if asked, other := p.stop(); other-p.lost > 0 || p.lost > 1 {
+			t.Errorf("while the device's tailscaled was gone: %d of %d answers for hub were not its tailnet address (%d unanswered); tailnet's results: %v", other, asked, p.lost, tailnetResults(t))
 		}
+		// Back: one query in the first seconds after the restart may still
+		// fall through (docs/operations.md, "This node's tailscaled"), so
+		// the plugin is asked with new names, which no cache holds.
+		device.Restart(t)
+		took := waitFor(t, 10*time.Second, "hub answered after the device's restart", below("hub"), is(hub.IPv4()))
+		t.Logf("the device's restart -> tailnet: %s", ms(took))
 		rn.WaitPeer(t, device, laptop, realnet.Online)
 		// Live again: a change shows.
 		rn.Rename(t, laptop, "notebook")
-		took := waitFor(t, 10*time.Second, "the renamed laptop", below("notebook"), is(laptop.IPv4()))
+		took = waitFor(t, 10*time.Second, "the renamed laptop", below("notebook"), is(laptop.IPv4()))
 		t.Logf("rename after the device's restart: %s", ms(took))
 		if r := exchange(t, srv, "laptop.example.org", dns.TypeA); !public(r) {
 			t.Errorf("laptop, renamed away: %v; want the public answer", answers(r))
@@ -266,6 +272,7 @@ type poller struct {
 	done         chan struct{}
 	wg           sync.WaitGroup
 	asked, other int
+	lost         int // of other: no answer at all
 }
 
 func pollAnswers(t *testing.T, srv, name string, want netip.Addr) *poller {
@@ -281,11 +288,14 @@ func pollAnswers(t *testing.T, srv, name string, want netip.Addr) *poller {
 			}
 			r, _, err := c.Exchange(m, srv)
 			p.asked++
-			if err != nil || !hasA(r, want) {
+			switch {
+			case err != nil:
 				p.other++
-				if err == nil {
-					t.Logf("%s: %v", name, answers(r))
-				}
+				p.lost++
+				t.Logf("%s: %v", name, err)
+			case !hasA(r, want):
+				p.other++
+				t.Logf("%s: %v", name, answers(r))
 			}
 		}
 	})

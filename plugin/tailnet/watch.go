@@ -270,6 +270,9 @@ func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
 		if err != nil {
 			return connected, fmt.Errorf("read ipn bus: %w", err)
 		}
+		if !connected {
+			w.forgetPaths() // before the first table of this stream is published
+		}
 		changed, err := w.apply(ctx, &n, !connected)
 		if err != nil {
 			return connected, err
@@ -280,7 +283,6 @@ func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
 		if !connected {
 			connected = true
 			w.warned = false
-			w.forgetPaths()
 			log.Infof("connected to tailscaled at %s", w.socketName())
 		}
 	}
@@ -407,8 +409,12 @@ func (w *watcher) load(st *ipnstate.Status) {
 	w.starting = st.BackendState == ipn.NoState.String() || st.BackendState == ipn.Starting.String()
 	old := w.healths
 	w.nodes = make(map[tailcfg.StableNodeID]*node, len(st.Peer)+1)
-	w.healths = make(map[tailcfg.StableNodeID]*health, len(st.Peer)+1)
 	w.ids = make(map[tailcfg.NodeID]tailcfg.StableNodeID, len(st.Peer)+1)
+	// Only a Running status is the whole tailnet: a restarting tailscaled's
+	// has no peers yet, and what the probe knows of them must outlive it.
+	if w.running || old == nil {
+		w.healths = make(map[tailcfg.StableNodeID]*health, len(st.Peer)+1)
+	}
 	keep := func(id tailcfg.StableNodeID) *health {
 		h := old[id]
 		if h == nil {

@@ -385,3 +385,25 @@ func TestWatchReconnectKeepsAnswers(t *testing.T) {
 		t.Error("hub unreachable right after tailscaled came back")
 	}
 }
+
+// TestWatchRestartKeepsHealth: the status of a restarting tailscaled has
+// no peers; what the probe knew of them survives it.
+func TestWatchRestartKeepsHealth(t *testing.T) {
+	w := &watcher{}
+	w.load(testStatus())
+	var hub *health
+	for _, n := range w.nodes {
+		if n.host == "hub" {
+			hub = n.health
+		}
+	}
+	starting := testStatus()
+	starting.BackendState, starting.Peer = "NoState", nil
+	w.load(starting)
+	w.load(testStatus())
+	for _, n := range w.nodes {
+		if n.host == "hub" && n.health != hub {
+			t.Error("hub's health was replaced across a restarting tailscaled's empty status")
+		}
+	}
+}
