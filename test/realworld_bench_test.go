@@ -49,20 +49,14 @@ func TestBenchFailover(t *testing.T) {
 	hub := rn.AddNode(t, "hub", realnet.TailscaleNew)
 	rn.WaitPeer(t, device, hub, realnet.Online)
 	srv := deployment(t, "device.Corefile", device.Socket(), startAuthority(t))
-	fresh := 0
-	live := func(n *realnet.Node) func() *dns.Msg { // a name the cache has not seen
-		return func() *dns.Msg {
-			fresh++
-			return exchange(t, srv, fmt.Sprintf("w%d.%s.example.org", fresh, n.Name), dns.TypeA)
-		}
-	}
+	below := newNamesBelow(t, srv) // names the cache has not seen
 	client := func(n *realnet.Node) func() *dns.Msg {
 		return func() *dns.Msg { return exchange(t, srv, n.Name+".example.org", dns.TypeA) }
 	}
 	is := func(a netip.Addr) func(*dns.Msg) bool { return func(r *dns.Msg) bool { return hasA(r, a) } }
 	public := func(r *dns.Msg) bool { return hasA(r, netip.MustParseAddr(vpsIPv4)) }
 	settle := func(n *realnet.Node) {
-		waitFor(t, 60*time.Second, n.Name+" answered", live(n), is(n.IPv4()))
+		waitFor(t, 60*time.Second, n.Name+" answered", below(n.Name), is(n.IPv4()))
 		// Asked for and answering pings, as a peer in use is: a new peer's
 		// first pings may time out while paths are found.
 		waitFor(t, 10*time.Second, n.Name+" answered", client(n), is(n.IPv4()))
@@ -78,7 +72,7 @@ func TestBenchFailover(t *testing.T) {
 			results[f.name] = append(results[f.name], waitFor(t, 10*time.Second, f.name, client(hub), public))
 			f.mend(t)
 			results["back online after "+f.name] = append(results["back online after "+f.name],
-				waitFor(t, 30*time.Second, "back after "+f.name, live(hub), is(hub.IPv4())))
+				waitFor(t, 30*time.Second, "back after "+f.name, below(hub.Name), is(hub.IPv4())))
 		}
 	}
 	for i := range trials {

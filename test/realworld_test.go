@@ -63,16 +63,7 @@ func realWorld(t *testing.T, version string) {
 		t.Logf("back after %s undone: %s", what, ms(took))
 	}
 
-	// below asks for a new name below host each time: where a change is
-	// awaited, a public answer given before it would be cached for
-	// fallback's max_ttl.
-	fresh := 0
-	below := func(host string) func() *dns.Msg {
-		return func() *dns.Msg {
-			fresh++
-			return exchange(t, srv, fmt.Sprintf("w%d.%s.example.org", fresh, host), dns.TypeA)
-		}
-	}
+	below := newNamesBelow(t, srv)
 
 	// A full table from the first message of the bus, on every version:
 	// no peer waits for a change.
@@ -237,6 +228,19 @@ func peerFaults(n *realnet.Node) []peerFault {
 		{"tailscaled killed", n.Kill, n.Restart},
 		{"power cut", n.PowerOff, n.PowerOn},
 		{"tailscale down", n.Down, n.Up},
+	}
+}
+
+// newNamesBelow returns below, where below(host) asks srv for a new name
+// under host each time: where a change is awaited, a public answer given
+// before it would be cached for fallback's max_ttl.
+func newNamesBelow(t *testing.T, srv string) func(host string) func() *dns.Msg {
+	n := 0
+	return func(host string) func() *dns.Msg {
+		return func() *dns.Msg {
+			n++
+			return exchange(t, srv, fmt.Sprintf("w%d.%s.example.org", n, host), dns.TypeA)
+		}
 	}
 }
 
