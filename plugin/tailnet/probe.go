@@ -113,6 +113,9 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 			if ctx.Err() != nil || errors.Is(err, errTailscaled) {
 				return // says nothing of the peer
 			}
+			if s := w.snap.Load(); s.state != stateLive {
+				return // the stream broke meanwhile: the verdicts are frozen
+			}
 			until := time.Now().Add(valid).UnixNano()
 			if err == nil {
 				h.answered.Store(true)

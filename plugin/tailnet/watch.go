@@ -348,14 +348,37 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 // forgetPaths makes every peer new to the probe, as it is to a tailscaled
 // that may have restarted: its first pings may time out (firstContact),
 // and its first netmap may be an old one from its disk cache. A peer that
-// answered pings before keeps its answer through firstContact.
+// answered pings before keeps its answer through firstContact, and no
+// longer; one that did not stays unreachable until it answers one, or for
+// probeWindow at most.
 func (w *watcher) forgetPaths() {
-	keep := time.Now().Add(firstContact).UnixNano()
+	now := time.Now()
+	keep, dead := now.Add(firstContact).UnixNano(), now.Add(probeWindow).UnixNano()
 	for _, h := range w.healths {
 		h.answered.Store(false)
 		h.firstAt.Store(0)
-		if v := h.verdict.Load(); v > 0 && v < keep {
+		switch v := h.verdict.Load(); {
+		case v > 0:
 			h.verdict.CompareAndSwap(v, keep)
+		case -v > dead:
+			h.verdict.CompareAndSwap(v, -dead)
+		}
+	}
+}
+
+// freezeVerdicts makes the probe's verdicts that hold now hold until the
+// given time: while tailscaled is gone nothing can renew them, and the
+// stale table it leaves is the truth as last known, pings included. A
+// peer that answered pings while control said it was offline (as after
+// a control restart) would fall back to that otherwise.
+func (w *watcher) freezeVerdicts(until int64) {
+	now := time.Now().UnixNano()
+	for _, h := range w.healths {
+		switch v := h.verdict.Load(); {
+		case v > now:
+			h.verdict.CompareAndSwap(v, until)
+		case -v > now:
+			h.verdict.CompareAndSwap(v, -until)
 		}
 	}
 }
@@ -472,6 +495,7 @@ func (w *watcher) degrade() {
 	switch {
 	case old.state == stateLive:
 		s = *w.staleCopy(old)
+		w.freezeVerdicts(s.staleUntil)
 	case time.Since(old.lostAt) >= w.stalePeriod():
 		s.state = stateDown
 		log.Infof("tailscaled at %s gone for %s; tailnet names fall through", w.socketName(), w.stalePeriod())

@@ -407,3 +407,39 @@ func TestWatchRestartKeepsHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchLostKeepsVerdicts: when tailscaled goes away, the stale table
+// keeps what the probe last knew, both ways, until it stops being served;
+// a reconnect gives a peer that answered firstContact to answer again.
+func TestWatchLostKeepsVerdicts(t *testing.T) {
+	st := testStatus()
+	for _, ps := range st.Peer {
+		ps.Online = ps.DNSName == "alpha.ts.net." // control is behind for hub, and for alpha
+	}
+	w := &watcher{stale: time.Hour}
+	w.load(st)
+	w.publishNodes()
+	health := map[string]*health{}
+	for _, n := range w.nodes {
+		health[n.host] = n.health
+	}
+	now := time.Now()
+	health["hub"].verdict.Store(now.Add(time.Second).UnixNano())
+	health["alpha"].verdict.Store(-now.Add(time.Second).UnixNano())
+
+	w.degrade()
+	later := now.Add(time.Minute).UnixNano()
+	for _, n := range w.snap.Load().nodes {
+		if got, want := n.reachable(later), n.host == "hub" || n.self; got != want {
+			t.Errorf("%s reachable a minute into the stale period: %v; want %v", n.host, got, want)
+		}
+	}
+
+	w.forgetPaths()
+	if v, keep := health["hub"].verdict.Load(), now.Add(firstContact).UnixNano(); v < keep || v > time.Now().Add(firstContact).UnixNano() {
+		t.Errorf("hub's verdict after a reconnect holds %s; want firstContact", time.Duration(v-now.UnixNano()))
+	}
+	if v := -health["alpha"].verdict.Load(); v > time.Now().Add(probeWindow).UnixNano() {
+		t.Errorf("alpha's verdict after a reconnect holds %s; want probeWindow at most", time.Duration(v-now.UnixNano()))
+	}
+}
