@@ -13,7 +13,7 @@ bin:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/coredns
 
-# The demo world (internal/demo) on 127.0.0.1:5300 until Ctrl-C: coredns
+# The demo world (cmd/demo/world) on 127.0.0.1:5300 until Ctrl-C: coredns
 # with an embedded tailnet, an mDNS LAN (as root) and a public stand-in.
 # SOCKET=/run/tailscale/tailscaled.sock runs it on a real tailscaled instead.
 SOCKET ?=

@@ -20,7 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // The public (VPS) addresses of the zone, from TEST-NET-2.
@@ -50,7 +50,7 @@ var bigTXT = strings.TrimSpace(strings.Repeat(`"`+strings.Repeat("x", 200)+`" `,
 // public authority of example.org on loopback, and returns its address.
 func startAuthority(t *testing.T) string {
 	t.Helper()
-	port := freeport.Get(t) // one port for UDP and TCP
+	port := fixture.Port(t) // one port for UDP and TCP
 	startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    file %s\n}\n", port, writeZone(t)))
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/demo"
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/world"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -30,16 +30,16 @@ func TestDemo(t *testing.T) {
 	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "tailhorizon-demo*"))
 	var out syncBuffer
 	stdin, typed := io.Pipe()
-	cfg := demo.Config{
-		Listen:  fmt.Sprintf("127.0.0.1:%d", freeport.Get(t)),
-		Control: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t)),
+	cfg := world.Config{
+		Listen:  fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
+		Control: fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
 		Zone:    "example.org",
 		Out:     &out,
 		In:      stdin,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- demo.Run(ctx, cfg) }()
+	go func() { done <- world.Run(ctx, cfg) }()
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
@@ -130,16 +130,16 @@ func TestDemoOnTailscaled(t *testing.T) {
 	hub := tn.AddNode(t, "hub")
 	api := device.ServeLocalAPI(t)
 	var out syncBuffer
-	cfg := demo.Config{
-		Listen:  fmt.Sprintf("127.0.0.1:%d", freeport.Get(t)),
-		Control: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t)),
+	cfg := world.Config{
+		Listen:  fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
+		Control: fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
 		Zone:    "example.org",
 		Socket:  api.Path,
 		Out:     &out,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- demo.Run(ctx, cfg) }()
+	go func() { done <- world.Run(ctx, cfg) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

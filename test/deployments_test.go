@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -36,7 +36,7 @@ func deployment(t *testing.T, file, socket, authority string, replace ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(freeport.Get(t))
+	port := strconv.Itoa(fixture.Port(t))
 	corefile := strings.NewReplacer(append(replace,
 		"/var/run/tailscale/tailscaled.sock", socket,
 		"/run/tailscale/tailscaled.sock", socket, // as mounted in a container

@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -149,7 +149,7 @@ func TestFallbackTLS(t *testing.T) {
 // TestFallbackTruncation: an answer too large for UDP comes back truncated,
 // and the client's retry over TCP gets all of it from the upstream.
 func TestFallbackTruncation(t *testing.T) {
-	port := freeport.Get(t) // one port for UDP and TCP
+	port := fixture.Port(t) // one port for UDP and TCP
 	startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    fallback {\n        to %s\n    }\n}\n", port, startAuthority(t)))
 	srv := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	q := new(dns.Msg).SetQuestion("big.example.org.", dns.TypeTXT) // no EDNS: 512 bytes

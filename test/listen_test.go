@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -28,7 +28,7 @@ func TestListenOnTailnetAddress(t *testing.T) {
 		addLoopbackAddr(t, a)
 	}
 
-	port := freeport.Get(t)
+	port := fixture.Port(t)
 	inst, _ := startCoreDNS(t, fmt.Sprintf(`example.org:%d {
     bind 127.0.0.1
     tailnet {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # load.sh runs one tailhorizon coredns, shaped as on a device (cache,
 # fallback, tailnet with an alias, mdns, and a public stand-in in its own
-# process), against the demo world (internal/demo: a real tailnet and an
+# process), against the demo world (cmd/demo/world: a real tailnet and an
 # mDNS LAN in a network namespace of their own), under dnsperf at
 # saturation with a mixed query set, and checks that
 #

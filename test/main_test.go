@@ -8,16 +8,16 @@ import (
 	"os"
 	"testing"
 
-	"github.com/tailhorizon/tailhorizon/internal/bundle"
-	"github.com/tailhorizon/tailhorizon/internal/demo"
+	"github.com/tailhorizon/tailhorizon/cmd/coredns/bundle"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/world"
 	"github.com/tailhorizon/tailhorizon/test/decoy"
 	"github.com/tailhorizon/tailhorizon/test/lantest"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
 func TestMain(m *testing.M) {
-	if demo.IsWorld() { // the demo world, in its own namespace (TestDemo)
-		os.Exit(demo.WorldMain())
+	if world.IsWorld() { // the demo world, in its own namespace (TestDemo)
+		os.Exit(world.WorldMain())
 	}
 	if lantest.IsHelper() { // a responder or spoofer in a LAN host's namespace
 		os.Exit(lantest.HelperMain())

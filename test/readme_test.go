@@ -17,8 +17,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 
 	"github.com/miekg/dns"
-	"github.com/tailhorizon/tailhorizon/internal/bundle"
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/cmd/coredns/bundle"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // TestReadme starts every example Corefile of the documentation: the
@@ -67,12 +67,12 @@ func startCorefile(t *testing.T, file, body string) {
 		local := localizeCorefile(body, func(orig string) string {
 			p, ok := ports[orig]
 			if !ok {
-				p = freeport.Get(t)
+				p = fixture.Port(t)
 				ports[orig] = p
 			}
 			return strconv.Itoa(p)
 		})
-		dnsserver.Port = strconv.Itoa(freeport.Get(t))
+		dnsserver.Port = strconv.Itoa(fixture.Port(t))
 		var inst *caddy.Instance
 		inst, err = caddy.Start(caddy.CaddyfileInput{Contents: []byte(local), Filepath: file, ServerTypeName: "dns"})
 		if inst != nil {

@@ -42,8 +42,8 @@ func tailnetCorefile(socket string, stale time.Duration, extra ...string) string
 `, socket, stale, strings.Join(extra, "\n        "), publicAnswer)
 }
 
-// world is a running tailnet with coredns watching hub's LocalAPI.
-type world struct {
+// tailnetWorld is a running tailnet with coredns watching hub's LocalAPI.
+type tailnetWorld struct {
 	net                   *tailnettest.Tailnet
 	hub, alpha, box, beta *tailnettest.Node
 	api                   *tailnettest.LocalAPI
@@ -51,8 +51,8 @@ type world struct {
 	dns                   string // coredns's UDP address
 }
 
-func startWorld(t *testing.T, stale time.Duration, extra ...string) *world {
-	w := &world{net: tailnettest.Start(t)}
+func startWorld(t *testing.T, stale time.Duration, extra ...string) *tailnetWorld {
+	w := &tailnetWorld{net: tailnettest.Start(t)}
 	w.hub = w.net.AddNode(t, "hub")
 	w.alpha = w.net.AddNode(t, "alpha", "tag:web")
 	w.box = w.net.AddNode(t, "registry-box", "tag:web")

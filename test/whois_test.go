@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -25,7 +25,7 @@ func TestWhoIsAsking(t *testing.T) {
 	addLoopbackAddr(t, ci.IPv4)
 	addLoopbackAddr(t, laptop.IPv4)
 
-	port := freeport.Get(t)
+	port := fixture.Port(t)
 	startCoreDNS(t, fmt.Sprintf(`example.org:%[1]d {
     view ci {
         expr metadata('tailnet/client_tags') contains 'tag:ci'

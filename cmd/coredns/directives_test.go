@@ -20,9 +20,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/bundle"
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/cmd/coredns/bundle"
 	"github.com/tailhorizon/tailhorizon/test/decoy"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // TestMain runs the tests next to a process named tailscaled, as on every
@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestDirectivesOrder checks the place of each of our plugins in the chain,
-// as internal/bundle documents it: after cache and hosts, before the static
+// as cmd/coredns/bundle documents it: after cache and hosts, before the static
 // sources (template, file), loop and forward.
 func TestDirectivesOrder(t *testing.T) {
 	pos := map[string]int{}
@@ -163,7 +163,7 @@ func TestBinary(t *testing.T) {
 	// Without tailscaled the server starts, says so once, and serves the
 	// other sources: tailnet names fall through to the template.
 	t.Run("serve without tailscaled", func(t *testing.T) {
-		port := freeport.Get(t)
+		port := fixture.Port(t)
 		corefile := filepath.Join(dir, "Corefile")
 		conf := fmt.Sprintf(`example.org:%d {
     bind 127.0.0.1

@@ -1,5 +1,5 @@
 // Command coredns is CoreDNS with the tailhorizon plugins and only the
-// built-in plugins that tailhorizon documents (see internal/bundle).
+// built-in plugins that tailhorizon documents (see cmd/coredns/bundle).
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/coremain"
 
-	"github.com/tailhorizon/tailhorizon/internal/bundle"
+	"github.com/tailhorizon/tailhorizon/cmd/coredns/bundle"
 )
 
 // version is tailhorizon's release, set at build time with

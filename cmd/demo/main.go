@@ -1,4 +1,4 @@
-// Command demo runs tailhorizon's demo world (see internal/demo): the
+// Command demo runs tailhorizon's demo world (see cmd/demo/world): the
 // bundled coredns on 127.0.0.1:5300 answering example.org from an embedded
 // tailnet, an mDNS LAN and a public stand-in, with nodes that can be taken
 // offline and back. `make run` runs it; Ctrl-C stops it.
@@ -12,15 +12,15 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/tailhorizon/tailhorizon/internal/bundle"
-	"github.com/tailhorizon/tailhorizon/internal/demo"
+	"github.com/tailhorizon/tailhorizon/cmd/coredns/bundle"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/world"
 )
 
 func main() {
-	if demo.IsWorld() {
-		os.Exit(demo.WorldMain())
+	if world.IsWorld() {
+		os.Exit(world.WorldMain())
 	}
-	cfg := demo.Config{Out: os.Stdout, In: os.Stdin}
+	cfg := world.Config{Out: os.Stdout, In: os.Stdin}
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:5300", "DNS address to serve the zone on")
 	flag.StringVar(&cfg.Zone, "zone", "example.org", "the zone")
 	flag.StringVar(&cfg.Control, "control", "127.0.0.1:5380", `HTTP address to take nodes offline and back ("" for none)`)
@@ -32,7 +32,7 @@ func main() {
 	bundle.Install()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demo.Run(ctx, cfg); err != nil {
+	if err := world.Run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"testing"
 )
 
 // Find returns a port that is free on 127.0.0.1 for both TCP and UDP.
@@ -27,14 +26,4 @@ func Find() (int, error) {
 		}
 	}
 	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
-}
-
-// Get is Find for tests: it fails t if no port is free.
-func Get(t testing.TB) int {
-	t.Helper()
-	port, err := Find()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
 }

@@ -1,6 +1,7 @@
-// Package zone holds the name helpers that tailhorizon's plugins share:
-// which of a plugin's zones a query is in, and which host below the zone it
-// names. They are pure and allocation-free, because they run on every query.
+// Package zone holds what tailhorizon's plugins share about the zones they
+// serve: which of a plugin's zones a query is in, which host below the zone
+// it names, and the authoritative reply with its SOA. They are pure and
+// cheap, because they run on every query.
 package zone
 
 import "strings"

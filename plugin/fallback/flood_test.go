@@ -11,7 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/floodtest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // TestFlood sends unique random names under the zone through a fallback
@@ -23,7 +23,7 @@ import (
 // test sends 20,000: a leak of 13 bytes a name or more exceeds the bound,
 // and a name kept in a map takes more than 60.
 func TestFlood(t *testing.T) {
-	n, bound := floodtest.Names(20_000), int64(256<<10)
+	n, bound := fixture.FloodNames(20_000), int64(256<<10)
 	f := newTestFallback(t, benchUpstream(t).Addr, chain(dns.RcodeNameError, 0, true), func(f *Fallback) {
 		if err := f.rules.add("registry", []string{"tailnet"}); err != nil {
 			t.Fatal(err)
@@ -44,11 +44,11 @@ func TestFlood(t *testing.T) {
 		serve()
 	}
 	public = 0
-	before := floodtest.LiveHeap()
+	before := fixture.LiveHeap()
 	for range n {
 		serve()
 	}
-	grew := floodtest.LiveHeap() - before
+	grew := fixture.LiveHeap() - before
 	t.Logf("%d names: heap grew %d bytes (%.1f a name); bound %d", n, grew, float64(grew)/float64(n), bound)
 	if grew > bound {
 		t.Errorf("heap grew %d bytes over %d names; want at most %d", grew, n, bound)

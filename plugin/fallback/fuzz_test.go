@@ -9,8 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 	"github.com/tailhorizon/tailhorizon/internal/policy"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // FuzzServeDNS feeds arbitrary wire messages to ServeDNS in front of a
@@ -54,6 +54,6 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, corefile string) {
-		parse(corefiletest.Controller(corefile))
+		parse(fixture.Controller(corefile))
 	})
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
 	"github.com/tailhorizon/tailhorizon/internal/policy"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 func TestParse(t *testing.T) {
@@ -68,6 +68,6 @@ func TestParse(t *testing.T) {
 		{"twice", "fallback {\n to 127.0.0.1\n}\nfallback {\n to 127.0.0.1\n}", "this plugin", nil},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { corefiletest.Check(t, parse, c.input, c.wantErr, c.check) })
+		t.Run(c.name, func(t *testing.T) { fixture.ParseCase(t, parse, c.input, c.wantErr, c.check) })
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/floodtest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // filledMDNS returns a plugin whose cache holds n hosts, host0 to
@@ -75,9 +75,9 @@ func BenchmarkServeDNSParallel(b *testing.B) {
 func BenchmarkCacheMemory(b *testing.B) {
 	const n = 100000
 	for b.Loop() {
-		before := floodtest.LiveHeap()
+		before := fixture.LiveHeap()
 		m := filledMDNS(b, n)
-		grew := floodtest.LiveHeap() - before
+		grew := fixture.LiveHeap() - before
 		b.ReportMetric(float64(grew)/n, "bytes/host")
 		b.ReportMetric(float64(grew)/(1<<20), "MiB")
 		runtime.KeepAlive(m)

@@ -15,7 +15,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/tailhorizon/tailhorizon/internal/floodtest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // entryBytes bounds the heap one cache entry takes: a host with one IPv4
@@ -27,13 +27,13 @@ const entryBytes = 512
 // window would, without a million names waiting a million timeouts.
 var errSilent = errors.New("no answer")
 
-// TestFlood sends floodtest.Names unique random names under the zone through
+// TestFlood sends fixture.FloodNames unique random names under the zone through
 // ServeDNS, with the cache at its default size. One host in four answers
 // on the (fake) LAN and the others never do, so each name makes an entry,
 // positive or negative: the cache fills, then evicts one entry a name,
 // and the heap holds what size entries take, however many names came.
 func TestFlood(t *testing.T) {
-	n := floodtest.Names(100_000)
+	n := fixture.FloodNames(100_000)
 	m := newTestMDNS(nil, nil)
 	res := newResolver("flood", m.conf, m.timeout)
 	size := m.conf.size // the default, 10,000
@@ -59,15 +59,15 @@ func TestFlood(t *testing.T) {
 	serve() // counters and the like, made once
 	evicted := testutil.ToFloat64(evictions.WithLabelValues("flood"))
 	entries := res.cache.len()
-	before := floodtest.LiveHeap()
+	before := fixture.LiveHeap()
 	for range n {
 		serve()
 		if got := res.cache.len(); got > size {
 			t.Fatalf("cache holds %d hosts; want at most its size, %d", got, size)
 		}
 	}
-	grew := floodtest.LiveHeap() - before
-	bound := int64(size*entryBytes + floodtest.Slack)
+	grew := fixture.LiveHeap() - before
+	bound := int64(size*entryBytes + fixture.FloodSlack)
 	evicted = testutil.ToFloat64(evictions.WithLabelValues("flood")) - evicted
 	t.Logf("%d names: heap grew %d bytes (%.1f a name, %.1f an entry); bound %d; %v evictions", n, grew,
 		float64(grew)/float64(n), float64(grew)/float64(size), bound, evicted)
@@ -109,7 +109,7 @@ func TestAnnouncementFlood(t *testing.T) {
 	}
 	evicted := testutil.ToFloat64(evictions.WithLabelValues("announce"))
 	unasked := testutil.ToFloat64(rejected.WithLabelValues("announce", rejectUnasked))
-	before := floodtest.LiveHeap()
+	before := fixture.LiveHeap()
 	for i := range announced {
 		host, stranger := fmt.Sprintf("h%d", i), fmt.Sprintf("u%d", i)
 		f := r.lookup(host, reasonMiss)
@@ -124,8 +124,8 @@ func TestAnnouncementFlood(t *testing.T) {
 			t.Fatalf("cache holds %d hosts; want at most its size, %d", r.cache.len(), size)
 		}
 	}
-	grew := floodtest.LiveHeap() - before
-	bound := int64(size*entryBytes + floodtest.Slack)
+	grew := fixture.LiveHeap() - before
+	bound := int64(size*entryBytes + fixture.FloodSlack)
 	evicted = testutil.ToFloat64(evictions.WithLabelValues("announce")) - evicted
 	unasked = testutil.ToFloat64(rejected.WithLabelValues("announce", rejectUnasked)) - unasked
 	t.Logf("%d announcements: heap grew %d bytes (%.1f an entry); bound %d; %v evictions, %v unasked records rejected",

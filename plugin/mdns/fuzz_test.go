@@ -11,7 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // FuzzInspect feeds hostile mDNS packets (truncated, compression loops,
@@ -91,6 +91,6 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, corefile string) {
-		parse(corefiletest.Controller(corefile))
+		parse(fixture.Controller(corefile))
 	})
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 func TestParse(t *testing.T) {
@@ -68,10 +68,10 @@ func TestParse(t *testing.T) {
 		{"twice", "mdns\nmdns", "this plugin", nil},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { corefiletest.Check(t, parse, c.input, c.wantErr, c.check) })
+		t.Run(c.name, func(t *testing.T) { fixture.ParseCase(t, parse, c.input, c.wantErr, c.check) })
 	}
 }
 
 func TestParseErrorNamesTheLine(t *testing.T) {
-	corefiletest.ErrorNamesLine(t, parse, "mdns {\n ttl 10\n bogus\n}", 3)
+	fixture.ErrorNamesLine(t, parse, "mdns {\n ttl 10\n bogus\n}", 3)
 }

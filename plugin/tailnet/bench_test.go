@@ -18,7 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // bigSnapshot is a live tailnet of n online peers called host0, host1, ...
@@ -87,7 +87,7 @@ func stockHosts(b *testing.B, names int) plugin.Handler {
 		fmt.Fprintf(&sb, "100.%d.%d.%d host%d.example.org\n", 64+(i>>16), byte(i>>8), byte(i), i)
 	}
 	sb.WriteString("}\n")
-	c := corefiletest.Controller(sb.String())
+	c := fixture.Controller(sb.String())
 	setup, err := caddy.DirectiveAction("dns", "hosts")
 	if err != nil {
 		b.Fatal(err)

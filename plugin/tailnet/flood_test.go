@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/floodtest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // cacheCap is what one of the cache plugin's two caches (success and
@@ -46,9 +46,9 @@ func TestFlood(t *testing.T) {
 		names int   // how many
 		bound int64 // bytes
 	}{
-		{"tailnet", false, floodtest.Names(100_000), floodtest.Slack},
-		{"cache in front", true, floodtest.Names(50_000), 2*cacheCap*cacheEntryBytes + floodtest.Slack},
-		{"cache in front, below capacity", true, few, few*cacheEntryBytes + floodtest.Slack},
+		{"tailnet", false, fixture.FloodNames(100_000), fixture.FloodSlack},
+		{"cache in front", true, fixture.FloodNames(50_000), 2*cacheCap*cacheEntryBytes + fixture.FloodSlack},
+		{"cache in front, below capacity", true, few, few*cacheEntryBytes + fixture.FloodSlack},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,11 +72,11 @@ func TestFlood(t *testing.T) {
 				}
 			}
 			serve(1) // counters and the like, made once
-			before := floodtest.LiveHeap()
+			before := fixture.LiveHeap()
 			for i := range c.names {
 				serve(i)
 			}
-			grew := floodtest.LiveHeap() - before
+			grew := fixture.LiveHeap() - before
 			t.Logf("%d names: heap grew %d bytes (%.1f a name); bound %d", c.names, grew, float64(grew)/float64(c.names), c.bound)
 			if grew > c.bound {
 				t.Errorf("heap grew %d bytes over %d names; want at most %d", grew, c.names, c.bound)

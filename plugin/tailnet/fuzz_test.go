@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefiletest"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // fuzzSeeds are query names worth mutating: escapes, long labels, case,
@@ -60,6 +60,6 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, corefile string) {
-		parse(corefiletest.Controller(corefile))
+		parse(fixture.Controller(corefile))
 	})
 }

@@ -13,14 +13,14 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/freeport"
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // TestListenFollowsAddresses: the listen group serves the block on this
 // node's addresses and moves when they change. Loopback addresses stand in
 // for tailnet ones.
 func TestListenFollowsAddresses(t *testing.T) {
-	port := strconv.Itoa(freeport.Get(t))
+	port := strconv.Itoa(fixture.Port(t))
 	c := caddy.NewTestController("dns", "whoami")
 	cfg := dnsserver.GetConfig(c)
 	cfg.Zone, cfg.Port = ".", port

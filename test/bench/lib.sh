@@ -13,7 +13,7 @@
 #   start_authority TEXT   the public authority (TEXT: its zone file), on CLIENT_CPU
 #   PUBLIC_ZONE            the demo's public zone, with more public-only names (after start_world)
 #   device_body SOCK IFACE the plugins of the device server (cache ... mdns)
-#   start_world            the demo world (internal/demo) on CLIENT_CPU
+#   start_world            the demo world (cmd/demo/world) on CLIENT_CPU
 #   node VERB NAME         takes a node of the world offline or online
 #   wait_answer NAME QNAME [WANT] [TYPE]
 #   metric PORT SPEC       a counter from a server's prometheus endpoint
@@ -161,7 +161,7 @@ start_authority() {
 }
 
 # PUBLIC_EXTRA are public-only names, added by start_world to the demo's
-# public zone (internal/demo/corefile.go) to make PUBLIC_ZONE.
+# public zone (cmd/demo/world/corefile.go) to make PUBLIC_ZONE.
 PUBLIC_EXTRA='blog       60 IN A   203.0.113.11
 shop       60 IN A   203.0.113.12
 mail       60 IN A   203.0.113.13
@@ -188,7 +188,7 @@ device_body() {
     }"
 }
 
-# start_world runs the demo world (internal/demo) pinned to CLIENT_CPU, with
+# start_world runs the demo world (cmd/demo/world) pinned to CLIENT_CPU, with
 # its control endpoint on WORLD_CONTROL, and waits for it: it sets
 # WORLD_SOCKET, WORLD_LAN (the LAN's interface on this side) and
 # NODE_V4[name] and NODE_V6[name]. Stopping it (SIGTERM, on exit) leaves

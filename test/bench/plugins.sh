@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # plugins.sh measures tailhorizon's answers next to stock CoreDNS plugins
 # that users glue together today, with dnsperf, all in one run against the
-# demo world (internal/demo: a real tailnet and an mDNS LAN, in a network
+# demo world (cmd/demo/world: a real tailnet and an mDNS LAN, in a network
 # namespace of their own): throughput, CPU per query and latency of each
 # path as ratios to whoami; failover time (a peer goes offline, then the
 # first public answer); and the memory of the device server under a flood

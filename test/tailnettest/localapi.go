@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/localtailnet"
 )
 
 // LocalAPI serves a node's LocalAPI on a unix socket, standing in for

@@ -8,7 +8,7 @@ import (
 
 	"tailscale.com/client/local"
 
-	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/localtailnet"
 )
 
 // Domain is the MagicDNS suffix: peers are named "<host>.tail-scale.ts.net.".

@@ -22,7 +22,7 @@ import (
 
 	"tailscale.com/types/logger"
 
-	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/localtailnet"
 )
 
 // envInNetns marks the re-executed test binary running in its namespace.

@@ -1,4 +1,4 @@
-// Package demo runs tailhorizon's demo world: the bundled coredns serving
+// Package world runs tailhorizon's demo world: the bundled coredns serving
 // a zone on 127.0.0.1, answering from a real tailnet run on loopback in a
 // network namespace of its own (control, DERP, and tsnet nodes hub, laptop
 // and nas), from an mDNS responder on a LAN made of a veth pair into that
@@ -10,7 +10,7 @@
 // LAN is a veth pair into it, and the public stand-in is on 127.0.0.1.
 // Everything stops, and the temporary directory and namespace are gone,
 // when Run returns.
-package demo
+package world
 
 import (
 	"context"

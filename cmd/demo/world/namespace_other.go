@@ -1,6 +1,6 @@
 //go:build !linux
 
-package demo
+package world
 
 import "syscall"
 

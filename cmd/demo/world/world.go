@@ -1,4 +1,4 @@
-package demo
+package world
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/mdns"
 	"tailscale.com/types/logger"
 
-	"github.com/tailhorizon/tailhorizon/internal/localtailnet"
+	"github.com/tailhorizon/tailhorizon/cmd/demo/localtailnet"
 )
 
 // The world is this program run again in a network namespace of its own
@@ -66,7 +66,7 @@ type worldState struct {
 // IsWorld reports whether this process is the demo world. A main that
 // runs the demo calls it first:
 //
-//	if demo.IsWorld() { os.Exit(demo.WorldMain()) }
+//	if world.IsWorld() { os.Exit(world.WorldMain()) }
 func IsWorld() bool { return os.Getenv(envWorld) != "" }
 
 // WorldMain runs the world and returns the process's exit code.

@@ -1,0 +1,50 @@
+package zone
+
+import (
+	"net"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+func TestReply(t *testing.T) {
+	soa := SOA("example.org.", "hub.example.org.", 42, 10)
+	a := &dns.A{Hdr: Header("hub.example.org.", dns.TypeA, 10), A: net.IPv4(100, 64, 0, 2)}
+	cases := []struct {
+		name    string
+		rcode   int
+		answer  []dns.RR
+		wantSOA bool
+	}{
+		{"answer: records, no SOA", dns.RcodeSuccess, []dns.RR{a}, false},
+		{"NODATA: NOERROR and the SOA", dns.RcodeSuccess, nil, true},
+		{"NXDOMAIN: the SOA", dns.RcodeNameError, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			if err := Reply(rec, req, tc.rcode, tc.answer, soa); err != nil {
+				t.Fatal(err)
+			}
+			m := rec.Msg
+			if m.Rcode != tc.rcode || !m.Authoritative || m.Id != req.Id || len(m.Answer) != len(tc.answer) {
+				t.Fatalf("reply %v; want rcode %s, AA, the query's ID and %d answers", m, dns.RcodeToString[tc.rcode], len(tc.answer))
+			}
+			if got := len(m.Ns) == 1 && m.Ns[0] == dns.RR(soa); got != tc.wantSOA {
+				t.Errorf("authority %v; want the SOA: %v", m.Ns, tc.wantSOA)
+			}
+		})
+	}
+}
+
+func TestSOA(t *testing.T) {
+	soa := SOA("example.org.", "hub.example.org.", 42, 10)
+	want := "example.org.\t10\tIN\tSOA\thub.example.org. hostmaster.example.org. 42 7200 1800 86400 10"
+	if soa.String() != want {
+		t.Errorf("SOA %q; want %q", soa, want)
+	}
+}
