@@ -35,7 +35,8 @@ func Header(owner string, rrtype uint16, ttl uint32) dns.RR_Header {
 // Reply writes an authoritative reply to req with rcode and answer. A
 // reply without records (NXDOMAIN, or NODATA with NOERROR) carries soa in
 // its authority section, which tells caches how long to keep it (RFC 2308
-// §3).
+// §3); with records, soa is not used and may be nil, which spares the
+// query path building it.
 func Reply(w dns.ResponseWriter, req *dns.Msg, rcode int, answer []dns.RR, soa *dns.SOA) error {
 	m := new(dns.Msg)
 	m.SetRcode(req, rcode)

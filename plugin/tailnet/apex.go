@@ -4,6 +4,8 @@ import (
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/zone"
 )
 
 // apex returns the records for a query of the zone's apex: SOA and NS,
@@ -20,29 +22,20 @@ func (t *Tailnet) apex(state request.Request, tbl *table) []dns.RR {
 
 // soa is the zone's SOA record. Its serial changes with the tailnet, and
 // its minimum is the answers' TTL, which bounds negative caching.
-func (t *Tailnet) soa(zone string, tbl *table, ttl uint32) *dns.SOA {
+func (t *Tailnet) soa(z string, tbl *table, ttl uint32) *dns.SOA {
 	var serial uint32
 	if tbl != nil {
 		serial = tbl.serial
 	}
-	return &dns.SOA{
-		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      nameserver(zone, tbl),
-		Mbox:    "hostmaster." + zone,
-		Serial:  serial,
-		Refresh: 7200,
-		Retry:   1800,
-		Expire:  86400,
-		Minttl:  ttl,
-	}
+	return zone.SOA(z, nameserver(z, tbl), serial, ttl)
 }
 
 // nameserver names this node inside the zone, which resolves to its own
 // tailnet address: the right target when it is the tailnet's split-DNS
 // nameserver. Before the first table it is "ns.ZONE".
 func nameserver(zone string, tbl *table) string {
-	if tbl == nil || tbl.selfNode == nil || tbl.selfNode.host == "" {
+	if tbl == nil || tbl.selfNode == nil || tbl.selfNode.Host == "" {
 		return "ns." + zone
 	}
-	return tbl.selfNode.host + "." + zone
+	return tbl.selfNode.Host + "." + zone
 }

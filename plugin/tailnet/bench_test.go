@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -18,17 +16,18 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // bigSnapshot is a live tailnet of n online peers called host0, host1, ...
-func bigSnapshot(n int) *snapshot {
+func bigSnapshot(n int) *watch.Snapshot {
 	s := testSnapshot()
-	s.nodes = s.nodes[:1]
+	s.Nodes = s.Nodes[:1]
 	for i := range n {
 		v4 := netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
 		v6 := netip.AddrFrom16([16]byte{0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, 14: byte(i >> 8), 15: byte(i)})
-		s.nodes = append(s.nodes, testNode(i+2, fmt.Sprintf("host%d.tail-scale.ts.net.", i), true,
+		s.Nodes = append(s.Nodes, testNode(i+2, fmt.Sprintf("host%d.tail-scale.ts.net.", i), true,
 			[]string{v4.String(), v6.String()}, "tag:group"))
 	}
 	return s
@@ -108,28 +107,5 @@ func TestServeDNSAllocs(t *testing.T) {
 	const budget = 5
 	if got > budget {
 		t.Errorf("ServeDNS allocates %v times per query; want at most %d", got, budget)
-	}
-}
-
-// BenchmarkProbeRound is one probe round over a tailnet of every size with
-// every peer asked for, pings answered at once by a fake LocalAPI: what
-// the probe costs this process beyond the pings themselves. A round pings
-// at most maxPingRate×interval peers (50 at the default 500ms).
-func BenchmarkProbeRound(b *testing.B) {
-	for _, peers := range []int{10, 1000, 10000} {
-		b.Run(fmt.Sprintf("asked=%d", peers), func(b *testing.B) {
-			w := &watcher{api: newFakeAPI(nil)}
-			w.snap.Store(bigSnapshot(peers))
-			now := time.Now()
-			for _, n := range w.snap.Load().nodes {
-				n.health.askedAt.Store(now.UnixNano())
-			}
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			for b.Loop() {
-				w.probeOnce(context.Background(), &wg, defaultProbe, now)
-				wg.Wait()
-			}
-		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
@@ -32,16 +33,17 @@ func TestListenFollowsAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn := newTestTailnet(nil, nil)
-	tn.listen = joinListenGroup(c, tn)
-	if err := tn.listen.start(tn); err != nil {
+	tn.listen = listen.Join(c)
+	member := &listen.Member{Addrs: tn.selfAddrs}
+	if err := tn.listen.Start(member); err != nil {
 		t.Fatal(err)
 	}
-	defer tn.listen.stop(tn)
+	defer tn.listen.Stop(member)
 
 	selfAt := func(addr string) {
 		s := testSnapshot()
-		s.nodes[0] = testNode(1, "self.ts.net.", true, []string{addr})
-		s.nodes[0].self = true
+		s.Nodes[0] = testNode(1, "self.ts.net.", true, []string{addr})
+		s.Nodes[0].Self = true
 		tn.update(s)
 	}
 	answers := func(addr string) bool {
@@ -58,10 +60,10 @@ func TestListenFollowsAddresses(t *testing.T) {
 	}
 	for _, s := range steps {
 		selfAt(s.self)
-		eventually(t, "answering on "+s.self, func() bool { return answers(s.want) })
-		eventually(t, "not answering on "+s.not, func() bool { return !answers(s.not) })
+		fixture.Eventually(t, "answering on "+s.self, func() bool { return answers(s.want) })
+		fixture.Eventually(t, "not answering on "+s.not, func() bool { return !answers(s.not) })
 	}
-	if got := tn.listen.addrs(); len(got) != 1 || got[0] != netip.MustParseAddr("127.0.0.3") {
+	if got := tn.selfAddrs(); len(got) != 1 || got[0] != netip.MustParseAddr("127.0.0.3") {
 		t.Errorf("addrs = %v; want [127.0.0.3]", got)
 	}
 }

@@ -26,8 +26,8 @@ func (t *Tailnet) Metadata(ctx context.Context, state request.Request) context.C
 	if n == nil {
 		return ctx
 	}
-	metadata.SetValueFunc(ctx, name+"/client_name", func() string { return n.host })
-	metadata.SetValueFunc(ctx, name+"/client_user", func() string { return n.user })
-	metadata.SetValueFunc(ctx, name+"/client_tags", func() string { return strings.Join(n.tags, ",") })
+	metadata.SetValueFunc(ctx, name+"/client_name", func() string { return n.Host })
+	metadata.SetValueFunc(ctx, name+"/client_user", func() string { return n.User })
+	metadata.SetValueFunc(ctx, name+"/client_tags", func() string { return strings.Join(n.Tags, ",") })
 	return ctx
 }

@@ -13,7 +13,7 @@ import (
 
 func TestMetadata(t *testing.T) {
 	s := testSnapshot()
-	s.nodes[2].user = "tagged-devices"
+	s.Nodes[2].User = "tagged-devices"
 	tn := newTestTailnet(s, nil)
 	cases := []struct {
 		client               string

@@ -9,6 +9,8 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/tailhorizon/tailhorizon/internal/corefile"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -19,38 +21,10 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(name, err)
 	}
 	if t.listenOn {
-		t.listen = joinListenGroup(c, t)
+		t.listen = listen.Join(c)
 	}
-	c.OnStartup(func() error {
-		if t.node != nil {
-			n, err := startNode(t.node)
-			if err != nil {
-				return plugin.Error(name, err)
-			}
-			t.embedded = n
-		}
-		if t.listen != nil {
-			if err := t.listen.start(t); err != nil {
-				return plugin.Error(name, err)
-			}
-		}
-		t.watcher = acquire(t)
-		return nil
-	})
-	c.OnShutdown(func() error {
-		if t.listen != nil {
-			t.listen.stop(t)
-		}
-		if t.watcher != nil {
-			release(t, t.watcher)
-			t.watcher = nil
-		}
-		if t.embedded != nil {
-			stopNode(t.node)
-			t.embedded = nil
-		}
-		return nil
-	})
+	c.OnStartup(t.onStartup)
+	c.OnShutdown(t.onShutdown)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		t.Next = next
 		return t
@@ -81,9 +55,9 @@ func parse(c *caddy.Controller) (*Tailnet, error) {
 }
 
 // nodeConf returns t's embedded node configuration, making it first.
-func (t *Tailnet) nodeConf() *nodeConfig {
+func (t *Tailnet) nodeConf() *embedded.Config {
 	if t.node == nil {
-		t.node = &nodeConfig{authKeyEnv: "TS_AUTHKEY"}
+		t.node = &embedded.Config{AuthKeyEnv: "TS_AUTHKEY"}
 	}
 	return t.node
 }
@@ -93,14 +67,13 @@ func checkNode(c *caddy.Controller, t *Tailnet) error {
 	switch {
 	case t.node == nil:
 		return nil
-	case t.node.hostname == "":
+	case t.node.Hostname == "":
 		return c.Err("the embedded node's options need 'node HOSTNAME'")
-	case t.node.stateDir == "":
-		return c.Err("node " + t.node.hostname + " needs a state_dir")
+	case t.node.StateDir == "":
+		return c.Err("node " + t.node.Hostname + " needs a state_dir")
 	case t.socket != "":
 		return c.Err("socket and node exclude each other: ask tailscaled, or run a node")
 	}
-	t.socket = t.node.key()
 	return nil
 }
 
@@ -135,11 +108,11 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		if !c.NextArg() {
 			return c.ArgErr()
 		}
-		t.nodeConf().hostname = c.Val()
+		t.nodeConf().Hostname = c.Val()
 	case "state_dir", "control_url", "authkey_file", "authkey_env":
 		n := t.nodeConf()
-		field := map[string]*string{"state_dir": &n.stateDir, "control_url": &n.controlURL,
-			"authkey_file": &n.authKeyFile, "authkey_env": &n.authKeyEnv}[c.Val()]
+		field := map[string]*string{"state_dir": &n.StateDir, "control_url": &n.ControlURL,
+			"authkey_file": &n.AuthKeyFile, "authkey_env": &n.AuthKeyEnv}[c.Val()]
 		if !c.NextArg() {
 			return c.ArgErr()
 		}
@@ -154,12 +127,12 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 				return c.Errf("advertise_tags %q: tags start with tag:", tag)
 			}
 		}
-		t.nodeConf().tags = tags
+		t.nodeConf().Tags = tags
 	case "ephemeral":
 		if c.NextArg() {
 			return c.ArgErr()
 		}
-		t.nodeConf().ephemeral = true
+		t.nodeConf().Ephemeral = true
 	case "listen":
 		if c.NextArg() {
 			return c.ArgErr()
@@ -175,13 +148,13 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		if err != nil {
 			return err
 		}
-		t.stale = d
+		t.watch.Stale = d
 	case "probe":
 		d, err := corefile.DurationOrOff(c, 100*time.Millisecond, 0)
 		if err != nil {
 			return err
 		}
-		t.probe = d
+		t.watch.Probe = d
 	case "fallthrough":
 		t.Fall.SetZonesFromArgs(c.RemainingArgs())
 	default:

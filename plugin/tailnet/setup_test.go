@@ -18,7 +18,7 @@ func TestParse(t *testing.T) {
 		check   func(*Tailnet) string
 	}{
 		{"defaults", `tailnet`, "", func(tn *Tailnet) string {
-			if tn.ttl != 1 || tn.stale != 5*time.Minute || tn.probe != 500*time.Millisecond || tn.socket != "" || !tn.tableConf.tags || tn.cname {
+			if tn.ttl != 1 || tn.watch.Stale != 5*time.Minute || tn.watch.Probe != 500*time.Millisecond || tn.socket != "" || !tn.tableConf.tags || tn.cname {
 				return "defaults differ"
 			}
 			if len(tn.Zones) != 1 || tn.Zones[0] != "example.org." {
@@ -46,7 +46,7 @@ func TestParse(t *testing.T) {
 		}`, "", func(tn *Tailnet) string {
 			want := map[string]string{"registry": "hub", "wiki": "nas"}
 			switch {
-			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.cname, tn.stale != time.Minute, tn.probe != 5*time.Second, !tn.listenOn:
+			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.cname, tn.watch.Stale != time.Minute, tn.watch.Probe != 5*time.Second, !tn.listenOn:
 				return "scalars differ"
 			case !maps.Equal(tn.tableConf.aliases, want):
 				return "aliases differ"
@@ -84,11 +84,11 @@ func TestParse(t *testing.T) {
 		}`, "", func(tn *Tailnet) string {
 			n := tn.node
 			switch {
-			case n == nil, n.hostname != "dns", n.stateDir != "/var/lib/tailhorizon", n.controlURL != "https://headscale.example.net",
-				n.authKeyFile != "/run/secrets/ts-authkey", n.authKeyEnv != "TS_AUTHKEY", len(n.tags) != 2, !n.ephemeral:
+			case n == nil, n.Hostname != "dns", n.StateDir != "/var/lib/tailhorizon", n.ControlURL != "https://headscale.example.net",
+				n.AuthKeyFile != "/run/secrets/ts-authkey", n.AuthKeyEnv != "TS_AUTHKEY", len(n.Tags) != 2, !n.Ephemeral:
 				return fmt.Sprintf("node = %+v", n)
-			case tn.socket != "tsnet:/var/lib/tailhorizon":
-				return "watch key " + tn.socket
+			case n.Key() != "tsnet:/var/lib/tailhorizon":
+				return "watch key " + n.Key()
 			}
 			return ""
 		}},

@@ -21,6 +21,9 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/counters"
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/zone"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
 const name = "tailnet"
@@ -31,6 +34,11 @@ var log = clog.NewWithPlugin(name)
 // second, so that a client holds a dead peer's address for at most a second
 // after the probe knows (docs/operations.md, "How fast a dead peer goes").
 const defaultTTL = 1
+
+// defaultProbe is the probe interval unless the Corefile says otherwise.
+// With the ping timeout of the same length, a peer that dies is known dead
+// after 0.5–1 s, 0.75 s in the median; see docs/benchmarks.md.
+const defaultProbe = 500 * time.Millisecond
 
 // staleTTL caps the TTL of answers served while tailscaled is unreachable,
 // so that clients ask again soon after it is back.
@@ -43,28 +51,29 @@ type Tailnet struct {
 	Fall  fall.F
 	Zones []string // normalized; forward zones and reverse (arpa) zones
 
-	socket    string        // LocalAPI socket; "" means the platform default
-	ttl       uint32        // seconds
-	cname     bool          // answer a CNAME to HOST.ZONE before the addresses
-	stale     time.Duration // how long a lost tailscaled's last table is served
-	probe     time.Duration // ping asked-for peers this often; 0 is off
-	listenOn  bool          // also serve the block on this node's tailnet addresses
-	node      *nodeConfig   // run an embedded node instead of asking tailscaled; nil to ask
+	socket    string           // LocalAPI socket; "" means the platform default
+	ttl       uint32           // seconds
+	cname     bool             // answer a CNAME to HOST.ZONE before the addresses
+	watch     watch.Options    // probe interval and stale period
+	listenOn  bool             // also serve the block on this node's tailnet addresses
+	node      *embedded.Config // run an embedded node instead of asking tailscaled; nil to ask
 	tableConf tableConfig
 
-	listen   *listenGroup          // with the listen option; nil without
-	embedded *embedded             // the running embedded node; nil without
+	listen   *listen.Group         // with the listen option; nil without
 	table    atomic.Pointer[table] // nil until the first snapshot
 	counters counters.Cache
-	watcher  *watcher // set between OnStartup and OnShutdown
+
+	// Set between OnStartup and OnShutdown.
+	embedded *embedded.Node      // the running embedded node; nil without
+	member   *listen.Member      // in listen; nil without
+	sub      *watch.Subscription // the watch of the LocalAPI
 }
 
 // New returns a Tailnet with the defaults of the Corefile syntax.
 func New() *Tailnet {
 	return &Tailnet{
 		ttl:       defaultTTL,
-		stale:     5 * time.Minute,
-		probe:     defaultProbe,
+		watch:     watch.Options{Probe: defaultProbe, Stale: 5 * time.Minute},
 		tableConf: tableConfig{tags: true},
 		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
@@ -103,7 +112,7 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return t.pass(ctx, state, resultOffline)
 	}
 	result := resultAnswer
-	if tbl.state == stateStale {
+	if tbl.stale() {
 		result = resultStale
 	}
 	if len(rrs) == 0 {
@@ -130,7 +139,7 @@ func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, err
 // answer writes an authoritative NOERROR reply; with no records it is NODATA.
 func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table, result result) (int, error) {
 	ttl := t.ttl
-	if tbl != nil && tbl.state == stateStale {
+	if tbl != nil && tbl.stale() {
 		ttl = min(ttl, staleTTL)
 		for _, rr := range rrs {
 			rr.Header().Ttl = ttl
@@ -140,14 +149,11 @@ func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.R
 }
 
 func (t *Tailnet) reply(ctx context.Context, state request.Request, rcode int, rrs []dns.RR, ttl uint32, result result) (int, error) {
-	m := new(dns.Msg)
-	m.SetRcode(state.Req, rcode)
-	m.Authoritative = true
-	m.Answer = rrs
+	var soa *dns.SOA
 	if len(rrs) == 0 {
-		m.Ns = []dns.RR{t.soa(state.Zone, t.table.Load(), ttl)}
+		soa = t.soa(state.Zone, t.table.Load(), ttl)
 	}
-	state.W.WriteMsg(m)
+	zone.Reply(state.W, state.Req, rcode, rrs, soa)
 	policy.FromContext(ctx).Answered(policy.Tailnet)
 	t.count(ctx, result)
 	return dns.RcodeSuccess, nil
@@ -173,20 +179,20 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 	now := time.Now().UnixNano()
 	anyReachable := false
 	for _, n := range e.nodes {
-		if t.probe > 0 {
-			n.health.askedAt.Store(now) // unreachable ones too: they may come back
+		if t.watch.Probe > 0 {
+			n.Health.Ask(now) // unreachable ones too: they may come back
 		}
-		if !n.reachable(now) {
+		if !n.Reachable(now) {
 			continue
 		}
 		anyReachable = true
 		switch qtype {
 		case dns.TypeA:
-			for _, ip := range n.ip4 {
+			for _, ip := range n.IP4 {
 				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: ip})
 			}
 		case dns.TypeAAAA:
-			for _, ip := range n.ip6 {
+			for _, ip := range n.IP6 {
 				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
 			}
 		}
@@ -210,9 +216,9 @@ func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *tabl
 	if state.QType() != dns.TypePTR {
 		return t.answer(ctx, state, nil, tbl, resultNoData)
 	}
-	target := n.fqdn
-	if fz := t.forwardZone(); fz != "" && n.host != "" {
-		target = n.host + "." + fz
+	target := n.FQDN
+	if fz := t.forwardZone(); fz != "" && n.Host != "" {
+		target = n.Host + "." + fz
 	}
 	ptr := &dns.PTR{Hdr: t.hdr(state.Req.Question[0].Name, dns.TypePTR), Ptr: target}
 	return t.answer(ctx, state, []dns.RR{ptr}, tbl, resultAnswer)
@@ -230,7 +236,7 @@ func (t *Tailnet) forwardZone() string {
 }
 
 func (t *Tailnet) hdr(owner string, rrtype uint16) dns.RR_Header {
-	return dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: t.ttl}
+	return zone.Header(owner, rrtype, t.ttl)
 }
 
 func equalFold(a, b string) bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tailhorizon/tailhorizon/internal/policy"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
 // nextRcode is what the next plugin returns, so a test sees a fallthrough.
@@ -20,7 +21,7 @@ const nextRcode = dns.RcodeRefused
 
 const soaLine = "example.org. 10 IN SOA self.example.org. hostmaster.example.org. 1700000000 7200 1800 86400 10"
 
-func newTestTailnet(s *snapshot, configure func(*Tailnet)) *Tailnet {
+func newTestTailnet(s *watch.Snapshot, configure func(*Tailnet)) *Tailnet {
 	t := New()
 	t.ttl = 10 // apart from the default, so that the cases show which TTL is which
 	t.Zones = []string{"example.org.", "100.in-addr.arpa.", "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa."}
@@ -104,12 +105,12 @@ func TestServeDNS(t *testing.T) {
 
 func TestFallthrough(t *testing.T) {
 	notRunning := testSnapshot()
-	notRunning.running = false
+	notRunning.Running = false
 	down := testSnapshot()
-	down.state = stateDown
+	down.State = watch.Down
 	cases := []struct {
 		name  string
-		snap  *snapshot
+		snap  *watch.Snapshot
 		qname string
 		fall  fall.F
 		want  bool // the query reaches the next plugin
@@ -143,7 +144,7 @@ func fallZones(zones ...string) fall.F {
 
 func TestStaleAnswersHaveShortTTL(t *testing.T) {
 	s := testSnapshot()
-	s.state, s.lostAt, s.staleUntil = stateStale, time.Now(), time.Now().Add(time.Minute).UnixNano()
+	s.State, s.LostAt, s.StaleUntil = watch.Stale, time.Now(), time.Now().Add(time.Minute).UnixNano()
 	tn := newTestTailnet(s, func(tn *Tailnet) { tn.ttl = 60 })
 	tc := test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("hub.example.org. 5 IN A 100.64.0.2")}}
@@ -158,7 +159,7 @@ func TestStaleAnswersHaveShortTTL(t *testing.T) {
 // only, even if nothing else happens.
 func TestStalePeriodEnds(t *testing.T) {
 	s := testSnapshot()
-	s.state, s.lostAt, s.staleUntil = stateStale, time.Now().Add(-time.Minute), time.Now().Add(-time.Second).UnixNano()
+	s.State, s.LostAt, s.StaleUntil = watch.Stale, time.Now().Add(-time.Minute), time.Now().Add(-time.Second).UnixNano()
 	tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root })
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	if rcode, _ := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)); rcode != nextRcode || rec.Msg != nil {
@@ -202,15 +203,15 @@ func TestCNAME(t *testing.T) {
 
 func TestProbeFailureFallsThrough(t *testing.T) {
 	s := testSnapshot()
-	tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.probe = time.Second })
+	tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.watch.Probe = time.Second })
 	q := new(dns.Msg).SetQuestion("hub.example.org.", dns.TypeA)
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	tn.ServeDNS(context.Background(), rec, q)
-	hub := s.nodes[1]
-	if hub.health.askedAt.Load() == 0 {
+	hub := s.Nodes[1]
+	if hub.Health.Asked() == 0 {
 		t.Fatal("a query did not mark hub as asked for, so the probe would skip it")
 	}
-	hub.health.verdict.Store(-time.Now().Add(time.Minute).UnixNano())
+	hub.Health.Record(false, time.Now().Add(time.Minute).UnixNano())
 	rec = dnstest.NewRecorder(&test.ResponseWriter{})
 	if rcode, _ := tn.ServeDNS(context.Background(), rec, q); rcode != nextRcode || rec.Msg != nil {
 		t.Errorf("a peer failing its probe got rcode %d; want a fallthrough", rcode)

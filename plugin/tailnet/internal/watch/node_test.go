@@ -1,4 +1,4 @@
-package tailnet
+package watch
 
 import (
 	"testing"
@@ -32,10 +32,9 @@ func TestReachable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			n := testNode(2, "hub.ts.net.", tc.online, []string{"100.64.0.2"})
-			n.self, n.expired, n.keyExpiry = tc.self, tc.expired, tc.keyExpiry
-			n.health.verdict.Store(tc.verdict)
-			if got := n.reachable(now); got != tc.want {
+			n := &Node{Host: "hub", Online: tc.online, Self: tc.self, Expired: tc.expired, KeyExpiry: tc.keyExpiry, Health: new(Health)}
+			n.Health.verdict.Store(tc.verdict)
+			if got := n.Reachable(now); got != tc.want {
 				t.Errorf("reachable = %v; want %v", got, tc.want)
 			}
 		})

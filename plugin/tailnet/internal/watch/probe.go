@@ -1,4 +1,4 @@
-package tailnet
+package watch
 
 import (
 	"context"
@@ -68,7 +68,7 @@ func (w *watcher) probeLoop(ctx context.Context) error {
 func (w *watcher) probeInterval() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.probe
+	return w.opts.Probe
 }
 
 // probeOnce starts a ping to each node of the current snapshot that is due:
@@ -77,7 +77,11 @@ func (w *watcher) probeInterval() time.Duration {
 // goroutine, tracked by wg, and records its result when it ends.
 func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval time.Duration, now time.Time) {
 	s := w.snap.Load()
-	if s == nil || s.state != stateLive {
+	if s == nil || s.State != Live {
+		return
+	}
+	api := w.localAPI()
+	if api == nil {
 		return
 	}
 	due := w.duePeers(s, now)
@@ -89,16 +93,16 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 	valid := time.Duration(rounds+1)*interval + timeout
 	if len(due) > budget {
 		sort.Slice(due, func(i, j int) bool {
-			return due[i].health.probedAt.Load() < due[j].health.probedAt.Load()
+			return due[i].Health.probedAt.Load() < due[j].Health.probedAt.Load()
 		})
 		due = due[:budget]
 	}
 	for _, n := range due {
-		addr := n.v4
+		addr := n.V4
 		if len(addr) == 0 {
-			addr = n.v6
+			addr = n.V6
 		}
-		h := n.health
+		h := n.Health
 		if !h.inFlight.CompareAndSwap(false, true) {
 			continue
 		}
@@ -108,19 +112,19 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 		wg.Go(func() {
 			defer h.inFlight.Store(false)
 			pctx, cancel := context.WithTimeout(ctx, timeout)
-			err := w.api.Ping(pctx, addr[0])
+			err := api.Ping(pctx, addr[0])
 			cancel()
 			if ctx.Err() != nil || errors.Is(err, errTailscaled) {
 				return // says nothing of the peer
 			}
-			if s := w.snap.Load(); s.state != stateLive {
+			if s := w.snap.Load(); s.State != Live {
 				return // the stream broke meanwhile: the verdicts are frozen
 			}
 			until := time.Now().Add(valid).UnixNano()
 			if err == nil {
 				h.answered.Store(true)
-				if h.verdict.Swap(until) < 0 {
-					log.Infof("probe: %s answers pings again", n.fqdn)
+				if h.Record(true, until) {
+					log.Infof("probe: %s answers pings again", n.FQDN)
 				}
 				return
 			}
@@ -128,8 +132,8 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 			if !h.answered.Load() && now.Sub(time.Unix(0, h.firstAt.Load())) < firstContact {
 				return
 			}
-			if h.verdict.Swap(-until) >= 0 {
-				log.Infof("probe: %s does not answer pings: %v", n.fqdn, err)
+			if h.Record(false, until) {
+				log.Infof("probe: %s does not answer pings: %v", n.FQDN, err)
 			}
 		})
 	}
@@ -138,14 +142,14 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 // duePeers returns the peers of s asked for since now-probeWindow that
 // have an address to ping. Expired peers are left out: they are
 // unreachable whatever a ping says.
-func (w *watcher) duePeers(s *snapshot, now time.Time) []*node {
+func (w *watcher) duePeers(s *Snapshot, now time.Time) []*Node {
 	since := now.Add(-probeWindow).UnixNano()
-	var due []*node
-	for _, n := range s.nodes {
-		if n.self || n.health.askedAt.Load() < since || len(n.v4)+len(n.v6) == 0 {
+	var due []*Node
+	for _, n := range s.Nodes {
+		if n.Self || n.Health.Asked() < since || len(n.V4)+len(n.V6) == 0 {
 			continue
 		}
-		if n.keyExpired(now.UnixNano()) {
+		if n.KeyExpired(now.UnixNano()) {
 			continue
 		}
 		due = append(due, n)

@@ -1,4 +1,7 @@
-package tailnet
+// Package listen serves the server blocks whose tailnet block says
+// `listen` on this node's tailnet addresses, and follows the addresses as
+// the watch reports them.
+package listen
 
 import (
 	"context"
@@ -10,52 +13,72 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/miekg/dns"
 )
 
-// listenGroup serves the server blocks whose tailnet block says `listen`
-// on this node's tailnet addresses, on the blocks' port, and follows the
+var log = clog.NewWithPlugin("tailnet")
+
+// Member is one tailnet instance of a group.
+type Member struct {
+	// Addrs returns this node's tailnet addresses, from the instance's
+	// latest table; none before the first.
+	Addrs func() []netip.Addr
+	// Net opens the sockets: an embedded node's network stack; nil for
+	// the kernel's.
+	Net Network
+}
+
+// Network is where a group listens: tsnet.Server is one.
+type Network interface {
+	Listen(network, addr string) (net.Listener, error)
+	ListenPacket(network, addr string) (net.PacketConn, error)
+}
+
+// Group serves the server blocks whose tailnet block says `listen` on
+// this node's tailnet addresses, on the blocks' port, and follows the
 // addresses as the IPN bus reports them. Unlike bind, which resolves its
 // addresses once at start-up, it starts with tailscaled down and begins to
 // listen as soon as the node has its address. Blocks with the same port
 // share one group, in Corefile order, so views work on it as on the
 // blocks' own listener.
-type listenGroup struct {
+type Group struct {
 	port    string
 	configs []*dnsserver.Config // in Corefile order; fixed before OnStartup
 
 	mu sync.Mutex
 	// mu guards the following fields.
 	srv     *dnsserver.Server // runs the blocks' plugins; never listens itself
-	members []*Tailnet        // whose tables tell this node's addresses
+	members []*Member         // whose tables tell this node's addresses
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	wake    chan struct{} // capacity 1: the addresses may have changed
 }
 
-type listenKey struct{ port string }
+type groupKey struct{ port string }
 
-// joinListenGroup adds the server block of c to the listen group of its port.
-func joinListenGroup(c *caddy.Controller, t *Tailnet) *listenGroup {
+// Join adds the server block of c to the group of its port, making the
+// group first.
+func Join(c *caddy.Controller) *Group {
 	cfg := dnsserver.GetConfig(c)
-	key := listenKey{cfg.Port}
-	g, _ := c.Get(key).(*listenGroup)
+	key := groupKey{cfg.Port}
+	g, _ := c.Get(key).(*Group)
 	if g == nil {
-		g = &listenGroup{port: cfg.Port, wake: make(chan struct{}, 1)}
+		g = &Group{port: cfg.Port, wake: make(chan struct{}, 1)}
 		c.Set(key, g)
 	}
 	g.configs = append(g.configs, cfg)
 	return g
 }
 
-// start runs the group once its first member starts. The server is built
-// here, after every block was set up and before any listener serves, so
-// that building its plugin chains races with no query.
-func (g *listenGroup) start(t *Tailnet) error {
+// Start adds m, and runs the group once its first member starts. The
+// server is built here, after every block was set up and before any
+// listener serves, so that building its plugin chains races with no query.
+func (g *Group) Start(m *Member) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.members = append(g.members, t)
+	g.members = append(g.members, m)
 	if g.srv != nil {
 		return nil
 	}
@@ -67,14 +90,14 @@ func (g *listenGroup) start(t *Tailnet) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	g.wg.Go(func() { g.run(ctx) })
-	g.changed()
+	g.Changed()
 	return nil
 }
 
-// stop removes t; the last member to go stops every listener.
-func (g *listenGroup) stop(t *Tailnet) {
+// Stop removes m; the last member to go stops every listener.
+func (g *Group) Stop(m *Member) {
 	g.mu.Lock()
-	g.members = slices.DeleteFunc(g.members, func(m *Tailnet) bool { return m == t })
+	g.members = slices.DeleteFunc(g.members, func(x *Member) bool { return x == m })
 	last := len(g.members) == 0 && g.cancel != nil
 	g.mu.Unlock()
 	if last {
@@ -83,8 +106,8 @@ func (g *listenGroup) stop(t *Tailnet) {
 	}
 }
 
-// changed tells the group that the addresses may have changed.
-func (g *listenGroup) changed() {
+// Changed tells the group that the addresses may have changed.
+func (g *Group) Changed() {
 	select {
 	case g.wake <- struct{}{}:
 	default:
@@ -92,12 +115,12 @@ func (g *listenGroup) changed() {
 }
 
 // addrs returns this node's tailnet addresses from a member's table.
-func (g *listenGroup) addrs() []netip.Addr {
+func (g *Group) addrs() []netip.Addr {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, m := range g.members {
-		if tbl := m.table.Load(); tbl != nil && tbl.selfNode != nil {
-			return append(slices.Clone(tbl.selfNode.v4), tbl.selfNode.v6...)
+		if addrs := m.Addrs(); len(addrs) > 0 {
+			return addrs
 		}
 	}
 	return nil
@@ -106,7 +129,7 @@ func (g *listenGroup) addrs() []netip.Addr {
 // run binds and unbinds listeners as the addresses change, until ctx is
 // cancelled, then closes them all and returns nil. An address that cannot
 // be bound yet is tried again every second.
-func (g *listenGroup) run(ctx context.Context) error {
+func (g *Group) run(ctx context.Context) error {
 	bound := map[netip.Addr][]*dns.Server{}
 	defer func() {
 		for _, srvs := range bound {
@@ -153,7 +176,7 @@ func (g *listenGroup) run(ctx context.Context) error {
 // listen serves UDP and TCP on a:port. The sockets are bound with
 // IP_FREEBIND, so an address tailscaled announced but has not yet put on
 // its interface can be bound already.
-func (g *listenGroup) listen(ctx context.Context, a netip.Addr) ([]*dns.Server, error) {
+func (g *Group) listen(ctx context.Context, a netip.Addr) ([]*dns.Server, error) {
 	addr := net.JoinHostPort(a.String(), g.port)
 	pc, ln, err := g.sockets(ctx, addr)
 	if err != nil {
@@ -176,19 +199,19 @@ func (g *listenGroup) listen(ctx context.Context, a netip.Addr) ([]*dns.Server, 
 
 // sockets opens the UDP and TCP sockets of addr: in the embedded node's
 // network stack when the group's blocks run one, else in the kernel's.
-func (g *listenGroup) sockets(ctx context.Context, addr string) (net.PacketConn, net.Listener, error) {
+func (g *Group) sockets(ctx context.Context, addr string) (net.PacketConn, net.Listener, error) {
 	g.mu.Lock()
-	var node *embedded
+	var node Network
 	if len(g.members) > 0 {
-		node = g.members[0].embedded
+		node = g.members[0].Net
 	}
 	g.mu.Unlock()
 	if node != nil {
-		pc, err := node.srv.ListenPacket("udp", addr)
+		pc, err := node.ListenPacket("udp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
-		ln, err := node.srv.Listen("tcp", addr)
+		ln, err := node.Listen("tcp", addr)
 		if err != nil {
 			pc.Close()
 			return nil, nil, err

@@ -1,70 +1,27 @@
-package tailnet
+// Package watch keeps a live view of the tailnet from tailscaled's LocalAPI
+// (or an embedded node's): it watches the IPN bus, probes the peers asked
+// for, and hands each subscriber an immutable Snapshot whenever the view
+// changes. Plugin instances that name the same LocalAPI share one watcher,
+// across reloads; their settings are merged by Merge.
+package watch
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"tailscale.com/client/local"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
 	"tailscale.com/ipn"
 	"tailscale.com/ipn/ipnstate"
-	"tailscale.com/paths"
 	"tailscale.com/tailcfg"
+
+	"github.com/tailhorizon/tailhorizon/internal/shared"
 )
 
-// localAPI is the part of tailscaled's LocalAPI the plugin uses.
-type localAPI interface {
-	WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (busWatcher, error)
-	Status(ctx context.Context) (*ipnstate.Status, error)
-	Ping(ctx context.Context, ip netip.Addr) error
-}
-
-// busWatcher is an open IPN bus stream.
-type busWatcher interface {
-	Next() (ipn.Notify, error)
-	Close() error
-}
-
-// localClient adapts local.Client to localAPI.
-type localClient struct{ *local.Client }
-
-func (c localClient) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (busWatcher, error) {
-	return c.Client.WatchIPNBus(ctx, mask)
-}
-
-// errTailscaled wraps a ping error that says nothing of the peer: the
-// LocalAPI could not be reached, or the connection broke.
-var errTailscaled = errors.New("tailscaled unreachable")
-
-// Ping sends a disco ping to ip. tailscaled reports some failures, such as
-// an expired peer key, inside a successful result: they count as failures.
-func (c localClient) Ping(ctx context.Context, ip netip.Addr) error {
-	res, err := c.Client.Ping(ctx, ip, tailcfg.PingDisco)
-	var opErr *net.OpError
-	switch {
-	case err != nil && ctx.Err() == nil && (errors.As(err, &opErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
-		return fmt.Errorf("%w: %v", errTailscaled, err)
-	case err != nil:
-		return err
-	case res.Err != "":
-		return errors.New(res.Err)
-	}
-	return nil
-}
-
-// watchMask asks for a full status first, then peer deltas. It never asks
-// for the deprecated NetMap, which newer tailscaled rejects.
-// NotifyInitialState is known to every tailscaled, so that one older than
-// the other bits (1.86) still sends a first message at once, and is read
-// in full then, instead of after its first change.
-const watchMask = ipn.NotifyInitialState | ipn.NotifyInitialStatus | ipn.NotifyPeerChanges | ipn.NotifyPeerPatches
+var log = clog.NewWithPlugin("tailnet")
 
 // Backoff between reconnects to tailscaled. The cap keeps recovery after a
 // tailscaled restart within about a second, and a failed dial of a unix
@@ -74,28 +31,78 @@ const (
 	maxBackoff = time.Second
 )
 
-// watcher keeps one LocalAPI's view of the tailnet up to date. Every plugin
-// instance that names the same socket shares one watcher.
-type watcher struct {
-	socket string // LocalAPI socket path; "" is the platform default
-	api    localAPI
+// Options are one instance's settings for the watcher it shares.
+type Options struct {
+	Probe time.Duration // ping the peers asked for this often; 0 is off
+	Stale time.Duration // how long a lost tailscaled's last view is served
+}
 
-	snap atomic.Pointer[snapshot] // nil until the first status was loaded
+// Merge returns the settings a shared watcher runs with: the shortest
+// probe interval of those that probe (off only if none does), and the
+// shortest stale period. It is pure, and the zero Options of no users.
+func Merge(users []Options) Options {
+	var m Options
+	for i, o := range users {
+		if o.Probe > 0 && (m.Probe == 0 || o.Probe < m.Probe) {
+			m.Probe = o.Probe
+		}
+		if i == 0 || o.Stale < m.Stale {
+			m.Stale = o.Stale
+		}
+	}
+	return m
+}
+
+// Subscription is one instance's use of a shared watcher.
+type Subscription struct {
+	key        string
+	opts       Options
+	onSnapshot func(*Snapshot)
+	w          *watcher // the shared watcher; set by Acquire
+	told       bool     // onSnapshot was called; guarded by the watcher's mu
+}
+
+// registry holds the running watchers by key.
+var registry = shared.Registry[*watcher, Subscription]{Start: newWatcher}
+
+// Acquire subscribes to the watcher of key, starting it if it does not run
+// yet: key names the LocalAPI (its socket path, "" for the platform's
+// default, or an embedded node's name) and is the metrics' socket label;
+// api makes the client when the watcher starts. onSnapshot is called with
+// the current snapshot, if there is one, before Acquire returns, and with
+// every new one after that, from the watcher's goroutine, never on a
+// query's path; it must not block.
+func Acquire(key string, api func() LocalAPI, opts Options, onSnapshot func(*Snapshot)) *Subscription {
+	s := &Subscription{key: key, opts: opts, onSnapshot: onSnapshot}
+	s.w = registry.Acquire(key, s)
+	s.w.start(api)
+	return s
+}
+
+// Release ends the subscription, and stops the watcher when it was the
+// last one.
+func (s *Subscription) Release() { registry.Release(s.key, s) }
+
+// watcher keeps one LocalAPI's view of the tailnet up to date. Every
+// subscription with the same key shares one watcher.
+type watcher struct {
+	socket string                   // the key: the metrics' label
+	snap   atomic.Pointer[Snapshot] // nil until the first status was loaded
+	ctx    context.Context          // cancelled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the run loop and, once probing, the probe loop
+	once   sync.Once      // starts the run loop
 
 	mu sync.Mutex
 	// mu guards the following fields.
-	subs    map[*Tailnet]struct{} // instances told of every new snapshot
-	refs    int
-	probe   time.Duration   // smallest probe interval asked for; 0 means off
+	api     LocalAPI        // set once, by start
+	subs    []*Subscription // told of every new snapshot
+	opts    Options         // Merge of the subscriptions' options
 	probing bool            // the probe loop runs
-	stale   time.Duration   // smallest stale period asked for; -1 before the first
-	ctx     context.Context // cancelled when the last user releases the watcher
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the run loop and, once probing, the probe loop
 
 	// The following fields are only used by the run loop.
-	nodes    map[tailcfg.StableNodeID]*node
-	healths  map[tailcfg.StableNodeID]*health
+	nodes    map[tailcfg.StableNodeID]*Node
+	healths  map[tailcfg.StableNodeID]*Health
 	ids      map[tailcfg.NodeID]tailcfg.StableNodeID // for PeersRemoved and patches, which name NodeIDs
 	users    map[tailcfg.UserID]string               // login names
 	running  bool
@@ -104,116 +111,74 @@ type watcher struct {
 	warned   bool // the first failure to reach tailscaled was logged
 }
 
-// registry holds the running watchers by socket path.
-var registry = struct {
-	sync.Mutex
-	watchers map[string]*watcher
-}{watchers: map[string]*watcher{}}
-
-// newAPI returns the LocalAPI client for a socket; tests replace it.
-var newAPI = func(socket string) localAPI {
-	c := &local.Client{Socket: socket, UseSocketOnly: socket != ""}
-	if path := socketPath(socket); path != "" {
-		// Dial the socket directly: tailscale's own dialer retries a failed
-		// dial for up to 5 s whenever any process named tailscaled runs,
-		// which would hold the watch's reconnects and a test suite's
-		// failure paths hostage to the machine's own tailscaled.
-		c.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}
-	}
-	return localClient{c}
-}
-
-// socketPath is the unix socket to dial for socket, or "" where tailscale's
-// own client must find tailscaled (the default on macOS and Windows).
-func socketPath(socket string) string {
-	switch {
-	case socket != "":
-		return socket
-	case runtime.GOOS == "linux":
-		return paths.DefaultTailscaledSocket()
-	}
-	return ""
-}
-
-// acquire returns the running watcher for socket, starting one if needed,
-// and subscribes t to it.
-func acquire(t *Tailnet) *watcher {
-	registry.Lock()
-	defer registry.Unlock()
-	w := registry.watchers[t.socket]
-	if w == nil {
-		api := newAPI(t.socket)
-		if t.embedded != nil {
-			api = localClient{t.embedded.lc}
-		}
-		w = &watcher{socket: t.socket, api: api, subs: map[*Tailnet]struct{}{}}
-		registry.watchers[t.socket] = w
-		w.ctx, w.cancel = context.WithCancel(context.Background())
-		w.wg.Go(func() { w.run(w.ctx) })
-	}
-	w.mu.Lock()
-	w.refs++
-	w.subs[t] = struct{}{}
-	w.configureLocked()
-	if w.probe > 0 && !w.probing {
-		w.probing = true
-		w.wg.Go(func() { w.probeLoop(w.ctx) })
-	}
-	// Under mu, so that a snapshot published meanwhile is not overwritten
-	// by an older one.
-	if s := w.snap.Load(); s != nil {
-		t.update(s)
-	}
-	w.mu.Unlock()
+func newWatcher(key string) *watcher {
+	w := &watcher{socket: key}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w
 }
 
-// release unsubscribes t and stops the watcher when nobody uses it.
-func release(t *Tailnet, w *watcher) {
-	registry.Lock()
-	w.mu.Lock()
-	delete(w.subs, t)
-	w.refs--
-	w.configureLocked()
-	last := w.refs == 0
-	w.mu.Unlock()
-	if last {
-		delete(registry.watchers, w.socket)
-	}
-	registry.Unlock()
-	if last {
-		w.cancel()
-		w.wg.Wait()
-	}
+// start runs the watch loop with the client api makes, once.
+func (w *watcher) start(api func() LocalAPI) {
+	w.once.Do(func() {
+		a := api()
+		w.mu.Lock()
+		w.api = a
+		w.mu.Unlock()
+		w.wg.Go(func() { w.run(w.ctx) })
+	})
 }
 
-// configureLocked sets the shared settings from the instances using the
-// watcher: the smallest probe interval and stale period win. w.mu is held.
-func (w *watcher) configureLocked() {
-	w.probe, w.stale = 0, -1
-	for t := range w.subs {
-		if t.probe > 0 && (w.probe == 0 || t.probe < w.probe) {
-			w.probe = t.probe
-		}
-		if w.stale < 0 || t.stale < w.stale {
-			w.stale = t.stale
-		}
-	}
-}
-
-// publish makes s the current snapshot and hands it to every instance.
-func (w *watcher) publish(s *snapshot) {
-	w.snap.Store(s)
-	peersGauge.WithLabelValues(w.socket).Set(float64(len(s.nodes)))
-	lastUpdate.WithLabelValues(w.socket).Set(float64(s.updated.UnixNano()) / 1e9)
-	setState(w.socket, s.state)
+// Configure implements shared.Service: it merges the subscriptions'
+// options, starts the probe loop when one asks for it, and tells a new
+// subscription of the current snapshot. It holds mu while it does, so that
+// a snapshot published meanwhile is not overwritten by an older one.
+func (w *watcher) Configure(subs []*Subscription) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for t := range w.subs {
-		t.update(s)
+	w.subs = subs
+	opts := make([]Options, len(subs))
+	for i, s := range subs {
+		opts[i] = s.opts
+	}
+	w.opts = Merge(opts)
+	if w.opts.Probe > 0 && !w.probing {
+		w.probing = true
+		w.wg.Go(func() { w.probeLoop(w.ctx) })
+	}
+	if snap := w.snap.Load(); snap != nil {
+		for _, s := range subs {
+			if !s.told {
+				s.told = true
+				s.onSnapshot(snap)
+			}
+		}
+	}
+}
+
+// Stop implements shared.Service.
+func (w *watcher) Stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+// localAPI returns the client; nil before start.
+func (w *watcher) localAPI() LocalAPI {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.api
+}
+
+// publish makes s the current snapshot and hands it to every subscriber.
+func (w *watcher) publish(s *Snapshot) {
+	w.snap.Store(s)
+	peersGauge.WithLabelValues(w.socket).Set(float64(len(s.Nodes)))
+	lastUpdate.WithLabelValues(w.socket).Set(float64(s.Updated.UnixNano()) / 1e9)
+	setState(w.socket, s.State)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, sub := range w.subs {
+		sub.told = true
+		sub.onSnapshot(s)
 	}
 }
 
@@ -222,7 +187,7 @@ func (w *watcher) publish(s *snapshot) {
 // with capped backoff.
 func (w *watcher) run(ctx context.Context) error {
 	backoff := minBackoff
-	setState(w.socket, stateDown)
+	setState(w.socket, Down)
 	for {
 		connected, err := w.watchOnce(ctx)
 		if ctx.Err() != nil {
@@ -234,7 +199,7 @@ func (w *watcher) run(ctx context.Context) error {
 			log.Infof("lost tailscaled at %s: %v; serving the last table while it is stale", w.socketName(), err)
 		} else if !w.warned {
 			w.warned = true
-			log.Warningf("tailscaled not reachable at %s: %v; tailnet names fall through until it is", w.socketName(), err)
+			log.Warningf("tailscaled not reachable at %s: %v; %s", w.socketName(), err, w.meanwhile())
 		} else {
 			log.Debugf("tailscaled not reachable at %s: %v", w.socketName(), err)
 		}
@@ -248,6 +213,14 @@ func (w *watcher) run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// meanwhile says what is answered while tailscaled is not reachable.
+func (w *watcher) meanwhile() string {
+	if s := w.snap.Load(); s != nil && s.State == Stale {
+		return "serving the last table while it is stale"
+	}
+	return "tailnet names are not answered until it is"
 }
 
 func (w *watcher) socketName() string {
@@ -392,26 +365,26 @@ func (w *watcher) patch(pc *tailcfg.PeerChange) bool {
 	}
 	nn := *old
 	if pc.Online != nil {
-		nn.online = *pc.Online
+		nn.Online = *pc.Online
 	}
 	if pc.KeyExpiry != nil {
-		nn.keyExpiry = pc.KeyExpiry.UnixNano()
+		nn.KeyExpiry = pc.KeyExpiry.UnixNano()
 		if pc.KeyExpiry.IsZero() {
-			nn.keyExpiry = 0
+			nn.KeyExpiry = 0
 		}
 	}
-	if nn.online == old.online && nn.keyExpiry == old.keyExpiry {
+	if nn.Online == old.Online && nn.KeyExpiry == old.KeyExpiry {
 		return false
 	}
-	w.nodes[nn.id] = &nn
+	w.nodes[nn.ID] = &nn
 	return true
 }
 
 // put stores n under its stable ID, and remembers its NodeID when known.
-func (w *watcher) put(n *node) {
-	w.nodes[n.id] = n
-	if n.nodeID != 0 {
-		w.ids[n.nodeID] = n.id
+func (w *watcher) put(n *Node) {
+	w.nodes[n.ID] = n
+	if n.NodeID != 0 {
+		w.ids[n.NodeID] = n.ID
 	}
 }
 
@@ -431,17 +404,17 @@ func (w *watcher) load(st *ipnstate.Status) {
 	w.running = st.BackendState == ipn.Running.String()
 	w.starting = st.BackendState == ipn.NoState.String() || st.BackendState == ipn.Starting.String()
 	old := w.healths
-	w.nodes = make(map[tailcfg.StableNodeID]*node, len(st.Peer)+1)
+	w.nodes = make(map[tailcfg.StableNodeID]*Node, len(st.Peer)+1)
 	w.ids = make(map[tailcfg.NodeID]tailcfg.StableNodeID, len(st.Peer)+1)
 	// Only a Running status is the whole tailnet: a restarting tailscaled's
 	// has no peers yet, and what the probe knows of them must outlive it.
 	if w.running || old == nil {
-		w.healths = make(map[tailcfg.StableNodeID]*health, len(st.Peer)+1)
+		w.healths = make(map[tailcfg.StableNodeID]*Health, len(st.Peer)+1)
 	}
-	keep := func(id tailcfg.StableNodeID) *health {
+	keep := func(id tailcfg.StableNodeID) *Health {
 		h := old[id]
 		if h == nil {
-			h = new(health)
+			h = new(Health)
 		}
 		w.healths[id] = h
 		return h
@@ -457,29 +430,29 @@ func (w *watcher) load(st *ipnstate.Status) {
 	}
 }
 
-func (w *watcher) healthOf(id tailcfg.StableNodeID) *health {
+func (w *watcher) healthOf(id tailcfg.StableNodeID) *Health {
 	h := w.healths[id]
 	if h == nil {
-		h = new(health)
+		h = new(Health)
 		w.healths[id] = h
 	}
 	return h
 }
 
 func (w *watcher) publishNodes() {
-	if old := w.snap.Load(); w.starting && old != nil && old.running && old.state != stateDown {
+	if old := w.snap.Load(); w.starting && old != nil && old.Running && old.State != Down {
 		// A tailscaled that restarts is not Running until control sends it
 		// a netmap: meanwhile the last table of the one before is the truth
 		// still, as while it was unreachable. A deliberate stop (Stopped,
 		// NeedsLogin) falls through at once.
-		if old.state == stateLive {
+		if old.State == Live {
 			w.publish(w.staleCopy(old))
 		}
 		return
 	}
-	s := &snapshot{state: stateLive, running: w.running, updated: time.Now(), nodes: make([]*node, 0, len(w.nodes))}
+	s := &Snapshot{State: Live, Running: w.running, Updated: time.Now(), Nodes: make([]*Node, 0, len(w.nodes))}
 	for _, n := range w.nodes {
-		s.nodes = append(s.nodes, n)
+		s.Nodes = append(s.Nodes, n)
 	}
 	w.publish(s)
 }
@@ -488,17 +461,17 @@ func (w *watcher) publishNodes() {
 // once it has been stale for longer than the stale period.
 func (w *watcher) degrade() {
 	old := w.snap.Load()
-	if old == nil || old.state == stateDown {
+	if old == nil || old.State == Down {
 		return
 	}
 	s := *old
 	switch {
-	case old.state == stateLive:
+	case old.State == Live:
 		s = *w.staleCopy(old)
-		w.freezeVerdicts(s.staleUntil)
-	case time.Since(old.lostAt) >= w.stalePeriod():
-		s.state = stateDown
-		log.Infof("tailscaled at %s gone for %s; tailnet names fall through", w.socketName(), w.stalePeriod())
+		w.freezeVerdicts(s.StaleUntil)
+	case time.Since(old.LostAt) >= w.stalePeriod():
+		s.State = Down
+		log.Infof("tailscaled at %s gone for %s; tailnet names are no longer answered", w.socketName(), w.stalePeriod())
 	default:
 		return
 	}
@@ -506,17 +479,17 @@ func (w *watcher) degrade() {
 }
 
 // staleCopy returns old marked stale from now, for the stale period.
-func (w *watcher) staleCopy(old *snapshot) *snapshot {
+func (w *watcher) staleCopy(old *Snapshot) *Snapshot {
 	s := *old
-	s.state, s.lostAt = stateStale, time.Now()
-	s.staleUntil = s.lostAt.Add(w.stalePeriod()).UnixNano()
+	s.State, s.LostAt = Stale, time.Now()
+	s.StaleUntil = s.LostAt.Add(w.stalePeriod()).UnixNano()
 	return &s
 }
 
 func (w *watcher) stalePeriod() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.stale
+	return w.opts.Stale
 }
 
 // mak returns *m, making it first if it is nil.

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package tailnet
+package listen
 
 import "syscall"
 

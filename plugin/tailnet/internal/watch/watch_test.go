@@ -1,12 +1,14 @@
-package tailnet
+package watch
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/tailcfg"
 	"tailscale.com/types/key"
+
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 // fakeAPI is a LocalAPI whose IPN bus is fed by the test. While down, it
@@ -33,7 +37,7 @@ func newFakeAPI(st *ipnstate.Status) *fakeAPI {
 	return &fakeAPI{status: st, opened: make(chan struct{}, 16)}
 }
 
-func (f *fakeAPI) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (busWatcher, error) {
+func (f *fakeAPI) WatchIPNBus(ctx context.Context, mask ipn.NotifyWatchOpt) (BusWatcher, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
@@ -142,130 +146,172 @@ func testStatus() *ipnstate.Status {
 	}
 }
 
-// startWatched runs a Tailnet against f as OnStartup would, and stops it
-// at the end of the test.
-func startWatched(t *testing.T, f *fakeAPI, stale time.Duration) *Tailnet {
-	t.Helper()
-	old := newAPI
-	newAPI = func(string) localAPI { return f }
-	t.Cleanup(func() { newAPI = old })
-	tn := New()
-	tn.Zones = []string{"example.org."}
-	tn.socket = t.Name()
-	tn.stale = stale
-	w := acquire(tn)
-	t.Cleanup(func() { release(tn, w) })
-	return tn
+// watched is a subscription to the watcher of a fake LocalAPI, as a
+// plugin instance holds one, and the last snapshot it was handed.
+type watched struct {
+	sub  *Subscription
+	snap atomic.Pointer[Snapshot]
 }
 
-// eventually waits, for at most 5 s, until cond holds.
-func eventually(t *testing.T, what string, cond func() bool) {
+// testProbe is the plugin's default probe interval.
+const testProbe = 500 * time.Millisecond
+
+// subscribe subscribes to the watcher of key, reading f, with opts, and
+// releases the subscription at the end of the test.
+func subscribe(t *testing.T, key string, f *fakeAPI, opts Options) *watched {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
+	w := &watched{}
+	w.sub = Acquire(key, func() LocalAPI { return f }, opts, func(s *Snapshot) { w.snap.Store(s) })
+	t.Cleanup(w.release)
+	return w
+}
+
+// release releases the subscription, once.
+func (w *watched) release() {
+	if w.sub != nil {
+		w.sub.Release()
+		w.sub = nil
+	}
+}
+
+// startWatched subscribes to a watcher of f with the plugin's default
+// probe and the given stale period.
+func startWatched(t *testing.T, f *fakeAPI, stale time.Duration) *watched {
+	t.Helper()
+	return subscribe(t, t.Name(), f, Options{Probe: testProbe, Stale: stale})
+}
+
+// Ready reports whether a first snapshot came.
+func (w *watched) Ready() bool { return w.snap.Load() != nil }
+
+// node returns the node called host in the last snapshot, or nil.
+func (w *watched) node(host string) *Node {
+	for _, n := range w.snap.Load().Nodes {
+		if n.Host == host {
+			return n
 		}
 	}
-	t.Fatalf("timed out waiting until %s", what)
+	return nil
 }
 
-// reachable reports whether host is answered from tn's current table.
-func reachable(tn *Tailnet, host string) bool {
-	tbl := tn.table.Load()
-	if !tbl.serving() {
+// state returns the state of the last snapshot.
+func (w *watched) state() State { return w.snap.Load().State }
+
+// reachable reports whether host is answered from w's last snapshot.
+func reachable(w *watched, host string) bool {
+	now := time.Now().UnixNano()
+	if !w.snap.Load().Serving(now) {
 		return false
 	}
-	e := tbl.names[host]
-	return e != nil && e.nodes[0].reachable(time.Now().UnixNano())
+	n := w.node(host)
+	return n != nil && n.Reachable(now)
 }
 
 func TestWatchAppliesChanges(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	if !reachable(tn, "hub") || !reachable(tn, "self") {
 		t.Fatal("hub or self not answered after the initial status")
 	}
 
 	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 2, Online: new(false)}}})
-	eventually(t, "hub offline", func() bool { return !reachable(tn, "hub") })
+	fixture.Eventually(t, "hub offline", func() bool { return !reachable(tn, "hub") })
 
 	f.send(ipn.Notify{PeersChanged: []*tailcfg.Node{{ID: 4, StableID: stableID(4), Name: "beta.ts.net.", Online: new(true),
 		Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.4/32")}}}})
-	eventually(t, "beta added", func() bool { return reachable(tn, "beta") })
+	fixture.Eventually(t, "beta added", func() bool { return reachable(tn, "beta") })
 
 	f.send(ipn.Notify{PeersRemoved: []tailcfg.NodeID{3}})
-	eventually(t, "alpha removed", func() bool { return tn.table.Load().names["alpha"] == nil })
+	fixture.Eventually(t, "alpha removed", func() bool { return tn.node("alpha") == nil })
 
 	f.send(ipn.Notify{State: new(ipn.Stopped)})
-	eventually(t, "not running", func() bool { return !tn.table.Load().running })
+	fixture.Eventually(t, "not running", func() bool { return !tn.snap.Load().Running })
 
 	f.send(ipn.Notify{State: new(ipn.Running)})
-	eventually(t, "running, resynced from status", func() bool { return reachable(tn, "alpha") && reachable(tn, "hub") })
+	fixture.Eventually(t, "running, resynced from status", func() bool { return reachable(tn, "alpha") && reachable(tn, "hub") })
 }
 
 func TestWatchStaleThenDownThenRecovers(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	tn := startWatched(t, f, 300*time.Millisecond)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	<-f.opened
 
 	f.kill()
-	eventually(t, "stale", func() bool { return tn.table.Load().state == stateStale })
+	fixture.Eventually(t, "stale", func() bool { return tn.state() == Stale })
 	if !reachable(tn, "hub") {
 		t.Error("a stale table does not answer hub")
 	}
-	eventually(t, "down", func() bool { return tn.table.Load().state == stateDown })
+	fixture.Eventually(t, "down", func() bool { return tn.state() == Down })
 
 	f.revive()
 	<-f.opened
-	eventually(t, "live again", func() bool { return tn.table.Load().state == stateLive && reachable(tn, "hub") })
+	fixture.Eventually(t, "live again", func() bool { return tn.state() == Live && reachable(tn, "hub") })
 }
 
 func TestSharedWatcherStopsWithLastUser(t *testing.T) {
 	before := runtime.NumGoroutine()
 	f := newFakeAPI(testStatus())
-	old := newAPI
-	newAPI = func(string) localAPI { return f }
-	defer func() { newAPI = old }()
-
-	a, b := New(), New()
-	a.socket, b.socket = "shared", "shared"
-	wa := acquire(a)
-	wb := acquire(b)
-	if wa != wb {
-		t.Fatal("two instances on one socket got two watchers")
+	a := subscribe(t, "shared", f, Options{Probe: testProbe, Stale: time.Minute})
+	b := subscribe(t, "shared", f, Options{Probe: testProbe, Stale: time.Minute})
+	<-f.opened
+	fixture.Eventually(t, "both ready", func() bool { return a.Ready() && b.Ready() })
+	select {
+	case <-f.opened:
+		t.Fatal("two subscriptions to one socket opened two streams")
+	default:
 	}
-	eventually(t, "both ready", func() bool { return a.Ready() && b.Ready() })
-	release(a, wa)
+	a.release()
 	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 2, Online: new(false)}}})
-	eventually(t, "b still updated", func() bool { return !reachable(b, "hub") })
-	release(b, wb)
-	eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+	fixture.Eventually(t, "b still updated", func() bool { return !reachable(b, "hub") })
+	b.release()
+	fixture.Eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // TestSharedSettingsFollowReload: the smallest probe and stale of the
 // instances in use apply, and an instance reloaded away stops counting.
 func TestSharedSettingsFollowReload(t *testing.T) {
 	f := newFakeAPI(testStatus())
-	old := newAPI
-	newAPI = func(string) localAPI { return f }
-	defer func() { newAPI = old }()
-
-	a, b := New(), New()
-	a.socket, b.socket = "reload", "reload"
-	a.probe, a.stale = time.Second, time.Minute
-	b.probe, b.stale = 5*time.Second, 2*time.Minute
-	w := acquire(a)
-	acquire(b)
+	a := subscribe(t, "reload", f, Options{Probe: time.Second, Stale: time.Minute})
+	b := subscribe(t, "reload", f, Options{Probe: 5 * time.Second, Stale: 2 * time.Minute})
+	w := a.sub.w
+	if b.sub.w != w {
+		t.Fatal("two subscriptions to one socket got two watchers")
+	}
 	if got := w.probeInterval(); got != time.Second {
 		t.Errorf("probe = %s; want the smaller, 1s", got)
 	}
-	release(a, w)
+	a.release()
 	if got, stale := w.probeInterval(), w.stalePeriod(); got != 5*time.Second || stale != 2*time.Minute {
 		t.Errorf("after a is gone: probe %s, stale %s; want b's 5s and 2m", got, stale)
 	}
-	release(b, w)
+	b.release()
+}
+
+// TestMerge: the settings a shared watcher runs with.
+func TestMerge(t *testing.T) {
+	cases := []struct {
+		name  string
+		users []Options
+		want  Options
+	}{
+		{"one", []Options{{Probe: time.Second, Stale: time.Minute}}, Options{Probe: time.Second, Stale: time.Minute}},
+		{"the shortest of each", []Options{{Probe: 5 * time.Second, Stale: time.Minute}, {Probe: time.Second, Stale: 2 * time.Minute}},
+			Options{Probe: time.Second, Stale: time.Minute}},
+		{"probe off for one is not off for all", []Options{{Probe: 0, Stale: time.Minute}, {Probe: 2 * time.Second, Stale: time.Minute}},
+			Options{Probe: 2 * time.Second, Stale: time.Minute}},
+		{"off for all", []Options{{Stale: time.Minute}, {Stale: time.Hour}}, Options{Stale: time.Minute}},
+		{"stale 0 counts", []Options{{Probe: time.Second, Stale: 0}, {Probe: time.Second, Stale: time.Minute}}, Options{Probe: time.Second}},
+		{"nobody", nil, Options{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Merge(tc.users); got != tc.want {
+				t.Errorf("Merge(%v) = %+v; want %+v", tc.users, got, tc.want)
+			}
+		})
+	}
 }
 
 // TestWatchOldTailscaled: without InitialStatus, the status is read again on
@@ -275,7 +321,7 @@ func TestWatchOldTailscaled(t *testing.T) {
 	f := newFakeAPI(st)
 	f.legacy = true
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready from /status", func() bool { return reachable(tn, "hub") })
+	fixture.Eventually(t, "ready from /status", func() bool { return reachable(tn, "hub") })
 
 	f.mu.Lock()
 	next := *st
@@ -283,7 +329,7 @@ func TestWatchOldTailscaled(t *testing.T) {
 	f.status = &next
 	f.mu.Unlock()
 	f.send(ipn.Notify{Engine: &ipn.EngineStatus{}})
-	eventually(t, "hub offline after a message", func() bool { return !reachable(tn, "hub") })
+	fixture.Eventually(t, "hub offline after a message", func() bool { return !reachable(tn, "hub") })
 }
 
 // TestWatchKnowsUsers: login names come from the status and from the
@@ -294,8 +340,8 @@ func TestWatchKnowsUsers(t *testing.T) {
 	st.User = map[tailcfg.UserID]tailcfg.UserProfile{7: {ID: 7, LoginName: "alice@example.com"}}
 	f := newFakeAPI(st)
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
-	if got := tn.table.Load().names["self"].nodes[0].user; got != "alice@example.com" {
+	fixture.Eventually(t, "ready", tn.Ready)
+	if got := tn.node("self").User; got != "alice@example.com" {
 		t.Errorf("self's user = %q; want alice@example.com", got)
 	}
 	f.send(ipn.Notify{
@@ -303,9 +349,9 @@ func TestWatchKnowsUsers(t *testing.T) {
 		PeersChanged: []*tailcfg.Node{{ID: 9, StableID: stableID(9), Name: "laptop.ts.net.", User: 8, Online: new(true),
 			Addresses: []netip.Prefix{netip.MustParsePrefix("100.64.0.9/32")}}},
 	})
-	eventually(t, "laptop with bob", func() bool {
-		e := tn.table.Load().names["laptop"]
-		return e != nil && e.nodes[0].user == "bob@example.com"
+	fixture.Eventually(t, "laptop with bob", func() bool {
+		n := tn.node("laptop")
+		return n != nil && n.User == "bob@example.com"
 	})
 }
 
@@ -321,7 +367,7 @@ func TestWatchTailscaled186(t *testing.T) {
 	f := newFakeAPI(st)
 	f.legacy = true
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	for _, host := range []string{"hub", "alpha", "self"} {
 		if !reachable(tn, host) {
 			t.Errorf("%s not answered from the first message of a 1.86 bus", host)
@@ -336,7 +382,7 @@ func TestWatchTailscaled186(t *testing.T) {
 func TestWatchTailscaledRestarting(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	<-f.opened
 
 	f.kill()
@@ -347,14 +393,14 @@ func TestWatchTailscaledRestarting(t *testing.T) {
 	f.mu.Unlock()
 	f.revive()
 	<-f.opened
-	eventually(t, "the starting status read", func() bool { return tn.table.Load().state == stateStale })
+	fixture.Eventually(t, "the starting status read", func() bool { return tn.state() == Stale })
 	time.Sleep(50 * time.Millisecond)
 	if !reachable(tn, "hub") {
 		t.Fatal("hub not answered while tailscaled restarts")
 	}
 
 	f.send(ipn.Notify{State: new(ipn.Stopped)})
-	eventually(t, "stopped falls through", func() bool { return !reachable(tn, "hub") })
+	fixture.Eventually(t, "stopped falls through", func() bool { return !reachable(tn, "hub") })
 }
 
 // TestWatchReconnectKeepsAnswers: after tailscaled restarts, a peer that
@@ -364,10 +410,10 @@ func TestWatchTailscaledRestarting(t *testing.T) {
 func TestWatchReconnectKeepsAnswers(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	<-f.opened
 	ask(tn, "hub")
-	eventually(t, "hub answered a ping", func() bool { return tn.table.Load().names["hub"].nodes[0].health.answered.Load() })
+	fixture.Eventually(t, "hub answered a ping", func() bool { return tn.node("hub").Health.answered.Load() })
 
 	f.setPing(func(netip.Addr) error { return errDead })
 	f.kill()
@@ -380,7 +426,7 @@ func TestWatchReconnectKeepsAnswers(t *testing.T) {
 	f.mu.Unlock()
 	f.revive()
 	<-f.opened
-	eventually(t, "the new status read", func() bool { return tn.table.Load().state == stateLive })
+	fixture.Eventually(t, "the new status read", func() bool { return tn.state() == Live })
 	if !reachable(tn, "hub") {
 		t.Error("hub unreachable right after tailscaled came back")
 	}
@@ -389,12 +435,12 @@ func TestWatchReconnectKeepsAnswers(t *testing.T) {
 // TestWatchRestartKeepsHealth: the status of a restarting tailscaled has
 // no peers; what the probe knew of them survives it.
 func TestWatchRestartKeepsHealth(t *testing.T) {
-	w := &watcher{}
+	w := newWatcher(t.Name())
 	w.load(testStatus())
-	var hub *health
+	var hub *Health
 	for _, n := range w.nodes {
-		if n.host == "hub" {
-			hub = n.health
+		if n.Host == "hub" {
+			hub = n.Health
 		}
 	}
 	starting := testStatus()
@@ -402,7 +448,7 @@ func TestWatchRestartKeepsHealth(t *testing.T) {
 	w.load(starting)
 	w.load(testStatus())
 	for _, n := range w.nodes {
-		if n.host == "hub" && n.health != hub {
+		if n.Host == "hub" && n.Health != hub {
 			t.Error("hub's health was replaced across a restarting tailscaled's empty status")
 		}
 	}
@@ -416,12 +462,13 @@ func TestWatchLostKeepsVerdicts(t *testing.T) {
 	for _, ps := range st.Peer {
 		ps.Online = ps.DNSName == "alpha.ts.net." // control is behind for hub, and for alpha
 	}
-	w := &watcher{stale: time.Hour}
+	w := newWatcher(t.Name())
+	w.opts.Stale = time.Hour
 	w.load(st)
 	w.publishNodes()
-	health := map[string]*health{}
+	health := map[string]*Health{}
 	for _, n := range w.nodes {
-		health[n.host] = n.health
+		health[n.Host] = n.Health
 	}
 	now := time.Now()
 	health["hub"].verdict.Store(now.Add(time.Second).UnixNano())
@@ -429,9 +476,9 @@ func TestWatchLostKeepsVerdicts(t *testing.T) {
 
 	w.degrade()
 	later := now.Add(time.Minute).UnixNano()
-	for _, n := range w.snap.Load().nodes {
-		if got, want := n.reachable(later), n.host == "hub" || n.self; got != want {
-			t.Errorf("%s reachable a minute into the stale period: %v; want %v", n.host, got, want)
+	for _, n := range w.snap.Load().Nodes {
+		if got, want := n.Reachable(later), n.Host == "hub" || n.Self; got != want {
+			t.Errorf("%s reachable a minute into the stale period: %v; want %v", n.Host, got, want)
 		}
 	}
 
@@ -442,4 +489,9 @@ func TestWatchLostKeepsVerdicts(t *testing.T) {
 	if v := -health["alpha"].verdict.Load(); v > time.Now().Add(probeWindow).UnixNano() {
 		t.Errorf("alpha's verdict after a reconnect holds %s; want probeWindow at most", time.Duration(v-now.UnixNano()))
 	}
+}
+
+// stableID is the StableNodeID tests give the node with NodeID id.
+func stableID(id int) tailcfg.StableNodeID {
+	return tailcfg.StableNodeID(fmt.Sprintf("n%dCNTRL", id))
 }

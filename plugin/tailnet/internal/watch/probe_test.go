@@ -1,4 +1,4 @@
-package tailnet
+package watch
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/tailcfg"
 	"tailscale.com/types/key"
+
+	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
 var (
@@ -24,10 +26,8 @@ var (
 )
 
 // ask marks host as asked for, as a query does.
-func ask(tn *Tailnet, host string) {
-	for _, n := range tn.table.Load().names[host].nodes {
-		n.health.askedAt.Store(time.Now().UnixNano())
-	}
+func ask(w *watched, host string) {
+	w.node(host).Health.Ask(time.Now().UnixNano())
 }
 
 // TestProbeBeatsControl: a peer that stops answering pings is unreachable
@@ -36,20 +36,20 @@ func ask(tn *Tailnet, host string) {
 func TestProbeBeatsControl(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	ask(tn, "hub")
-	eventually(t, "hub answered a ping", func() bool { return tn.table.Load().names["hub"].nodes[0].health.answered.Load() })
+	fixture.Eventually(t, "hub answered a ping", func() bool { return tn.node("hub").Health.answered.Load() })
 
 	f.setPing(func(netip.Addr) error { return errDead })
-	eventually(t, "hub unreachable while control says online", func() bool { return !reachable(tn, "hub") })
+	fixture.Eventually(t, "hub unreachable while control says online", func() bool { return !reachable(tn, "hub") })
 
 	f.setPing(nil)
-	eventually(t, "hub back with its first answered ping", func() bool { return reachable(tn, "hub") })
+	fixture.Eventually(t, "hub back with its first answered ping", func() bool { return reachable(tn, "hub") })
 
 	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 2, Online: new(false)}}})
 	for range 5 { // several probe rounds: it must stay
 		before := f.pings(hubIP)
-		eventually(t, "another ping", func() bool { return f.pings(hubIP) > before })
+		fixture.Eventually(t, "another ping", func() bool { return f.pings(hubIP) > before })
 		if !reachable(tn, "hub") {
 			t.Fatal("hub, answering pings, unreachable because control says offline")
 		}
@@ -62,10 +62,10 @@ func TestProbeOnlyAskedFor(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	f.setPing(func(netip.Addr) error { return errDead })
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	ask(tn, "alpha")
 	alphaIP := netip.MustParseAddr("100.64.0.3")
-	eventually(t, "alpha pinged", func() bool { return f.pings(alphaIP) > 0 })
+	fixture.Eventually(t, "alpha pinged", func() bool { return f.pings(alphaIP) > 0 })
 	if n := f.pings(hubIP); n != 0 {
 		t.Errorf("hub, never asked for, got %d pings", n)
 	}
@@ -85,21 +85,21 @@ func TestProbeSkipsExpired(t *testing.T) {
 	}
 	f := newFakeAPI(st)
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	if reachable(tn, "hub") {
 		t.Error("expired hub reachable")
 	}
 	ask(tn, "hub")
 	ask(tn, "alpha")
 	alphaIP := netip.MustParseAddr("100.64.0.3")
-	eventually(t, "alpha pinged", func() bool { return f.pings(alphaIP) > 0 })
+	fixture.Eventually(t, "alpha pinged", func() bool { return f.pings(alphaIP) > 0 })
 	if n := f.pings(hubIP); n != 0 {
 		t.Errorf("expired hub got %d pings", n)
 	}
 
 	past := time.Now().Add(-time.Second)
 	f.send(ipn.Notify{PeerChangedPatch: []*tailcfg.PeerChange{{NodeID: 3, KeyExpiry: &past}}})
-	eventually(t, "alpha unreachable once its key expiry passed", func() bool { return !reachable(tn, "alpha") })
+	fixture.Eventually(t, "alpha unreachable once its key expiry passed", func() bool { return !reachable(tn, "alpha") })
 }
 
 // TestProbeBudget: past maxPingRate×interval asked-for peers, a round pings
@@ -114,13 +114,14 @@ func TestProbeBudget(t *testing.T) {
 		st.Peer[key.NewNode().Public()] = peerStatus(10+i, fmt.Sprintf("p%d.ts.net.", i), fmt.Sprintf("100.64.1.%d", i), true)
 	}
 	f := newFakeAPI(st)
-	w := &watcher{api: f}
+	w := newWatcher(t.Name())
+	w.api = f
 	w.load(st)
 	w.running = true
 	w.publishNodes()
 	now := time.Now()
-	for _, n := range w.snap.Load().nodes {
-		n.health.askedAt.Store(now.UnixNano())
+	for _, n := range w.snap.Load().Nodes {
+		n.Health.askedAt.Store(now.UnixNano())
 	}
 	var wg sync.WaitGroup
 	pinged := map[netip.Addr]int{}
@@ -128,9 +129,9 @@ func TestProbeBudget(t *testing.T) {
 		w.probeOnce(context.Background(), &wg, interval, now.Add(time.Duration(round)*interval))
 		wg.Wait()
 		total := 0
-		for _, n := range w.snap.Load().nodes {
-			pinged[n.v4[0]] = f.pings(n.v4[0])
-			total += pinged[n.v4[0]]
+		for _, n := range w.snap.Load().Nodes {
+			pinged[n.V4[0]] = f.pings(n.V4[0])
+			total += pinged[n.V4[0]]
 		}
 		if want := min((round+1)*budget, 3*peers); total != want {
 			t.Fatalf("after round %d: %d pings; want %d", round, total, want)
@@ -163,7 +164,7 @@ func TestPingResultError(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 
-	api := newAPI(sock)
+	api := Tailscaled(sock)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := api.Ping(ctx, hubIP); err == nil {
@@ -177,7 +178,7 @@ func TestPingResultError(t *testing.T) {
 // TestPingTailscaledGone: a ping that fails because tailscaled is gone
 // says nothing of the peer, and leaves its verdict alone.
 func TestPingTailscaledGone(t *testing.T) {
-	api := newAPI(filepath.Join(t.TempDir(), "nothing-here.sock"))
+	api := Tailscaled(filepath.Join(t.TempDir(), "nothing-here.sock"))
 	err := api.Ping(context.Background(), hubIP)
 	if !errors.Is(err, errTailscaled) {
 		t.Errorf("ping without tailscaled: %v; want errTailscaled", err)
@@ -185,12 +186,12 @@ func TestPingTailscaledGone(t *testing.T) {
 
 	f := newFakeAPI(testStatus())
 	tn := startWatched(t, f, time.Minute)
-	eventually(t, "ready", tn.Ready)
+	fixture.Eventually(t, "ready", tn.Ready)
 	ask(tn, "hub")
-	eventually(t, "hub pinged", func() bool { return f.pings(hubIP) > 0 })
+	fixture.Eventually(t, "hub pinged", func() bool { return f.pings(hubIP) > 0 })
 	f.setPing(func(netip.Addr) error { return fmt.Errorf("%w: connection reset", errTailscaled) })
 	n := f.pings(hubIP)
-	eventually(t, "more pings", func() bool { return f.pings(hubIP) > n+2 })
+	fixture.Eventually(t, "more pings", func() bool { return f.pings(hubIP) > n+2 })
 	if !reachable(tn, "hub") {
 		t.Error("hub unreachable because tailscaled did not answer its pings")
 	}
@@ -203,24 +204,25 @@ func TestPingTailscaledGone(t *testing.T) {
 func TestProbeFirstContact(t *testing.T) {
 	f := newFakeAPI(testStatus())
 	f.setPing(func(netip.Addr) error { return errDead })
-	w := &watcher{api: f}
+	w := newWatcher(t.Name())
+	w.api = f
 	w.load(testStatus())
 	w.running = true
 	w.publishNodes()
-	var hub *node
-	for _, n := range w.snap.Load().nodes {
-		if n.host == "hub" {
+	var hub *Node
+	for _, n := range w.snap.Load().Nodes {
+		if n.Host == "hub" {
 			hub = n
 		}
 	}
 	start := time.Now()
-	hub.health.askedAt.Store(start.UnixNano())
+	hub.Health.askedAt.Store(start.UnixNano())
 	at := start
 	round := func() bool {
 		var wg sync.WaitGroup
 		w.probeOnce(context.Background(), &wg, 500*time.Millisecond, at)
 		wg.Wait()
-		return hub.reachable(time.Now().UnixNano())
+		return hub.Reachable(time.Now().UnixNano())
 	}
 	for ; at.Sub(start) < firstContact; at = at.Add(time.Second) {
 		if !round() {
@@ -237,5 +239,33 @@ func TestProbeFirstContact(t *testing.T) {
 	f.setPing(func(netip.Addr) error { return errDead })
 	if round() {
 		t.Fatal("reachable after the first failed ping of a peer that answered before")
+	}
+}
+
+// BenchmarkProbeRound is one probe round over a tailnet of every size with
+// every peer asked for, pings answered at once by a fake LocalAPI: what
+// the probe costs this process beyond the pings themselves. A round pings
+// at most maxPingRate×interval peers (50 at the default 500ms).
+func BenchmarkProbeRound(b *testing.B) {
+	for _, peers := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("asked=%d", peers), func(b *testing.B) {
+			w := newWatcher(b.Name())
+			w.api = newFakeAPI(nil)
+			now := time.Now()
+			s := &Snapshot{State: Live, Running: true}
+			for i := range peers {
+				n := &Node{Host: fmt.Sprintf("host%d", i), Online: true, Health: new(Health)}
+				n.SetAddrs([]netip.Addr{netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})})
+				n.Health.Ask(now.UnixNano())
+				s.Nodes = append(s.Nodes, n)
+			}
+			w.snap.Store(s)
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			for b.Loop() {
+				w.probeOnce(context.Background(), &wg, testProbe, now)
+				wg.Wait()
+			}
+		})
 	}
 }
