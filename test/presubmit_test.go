@@ -151,6 +151,52 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
+// TestLayering checks the layers of docs/architecture.md, by import path
+// inside this module (non-test code only):
+//   - internal/ is production helpers: it imports nothing of plugin/, cmd/
+//     or test/;
+//   - a plugin's nested internal packages (its machinery) never import the
+//     plugin itself, nor one another's plugin;
+//   - nothing but tests imports test/;
+//   - no binary links package testing.
+func TestLayering(t *testing.T) {
+	deps := goDeps(t, "./...")
+	for pkg, d := range deps {
+		rel, ok := strings.CutPrefix(pkg, repoModule+"/")
+		if !ok || strings.HasPrefix(rel, "test/") || rel == "test" {
+			continue
+		}
+		for _, dep := range d.direct {
+			drel, ok := strings.CutPrefix(dep, repoModule+"/")
+			if !ok {
+				continue
+			}
+			var why string
+			switch {
+			case strings.HasPrefix(drel, "test/"):
+				why = "only tests import test/"
+			case strings.HasPrefix(rel, "internal/") && !strings.HasPrefix(drel, "internal/"):
+				why = "internal/ holds helpers below the plugins and binaries"
+			case strings.HasPrefix(rel, "plugin/") && strings.HasPrefix(drel, "cmd/"):
+				why = "plugins do not import the binaries"
+			case strings.Contains(rel, "/internal/") && strings.HasPrefix(rel, "plugin/") && drel == "plugin/"+pluginOf(pkg):
+				why = "a plugin's machinery does not import its face"
+			}
+			if why != "" {
+				t.Errorf("%s imports %s: %s", rel, drel, why)
+			}
+		}
+	}
+	for _, bin := range []string{"./cmd/coredns", "./cmd/demo"} {
+		for pkg, d := range goDeps(t, bin) {
+			if slices.Contains(d.all, "testing") || pkg == "testing" {
+				t.Errorf("%s links package testing (through %s)", bin, pkg)
+				break
+			}
+		}
+	}
+}
+
 // packageDeps are the dependencies of one package.
 type packageDeps struct {
 	direct []string // imports
@@ -161,11 +207,19 @@ type packageDeps struct {
 // keyed by import path.
 func pluginDeps(t *testing.T) map[string]packageDeps {
 	t.Helper()
+	return goDeps(t, "./plugin/...")
+}
+
+// goDeps returns the dependencies of the packages that patterns match
+// (with -deps, of those packages' dependencies too), keyed by import path.
+func goDeps(t *testing.T, patterns ...string) map[string]packageDeps {
+	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("no go command: %v", err)
 	}
-	cmd := exec.Command(goCmd, "list", "-e", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, "./plugin/...")
+	args := append([]string{"list", "-e", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`}, patterns...)
+	cmd := exec.Command(goCmd, args...)
 	cmd.Dir = ".."
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
