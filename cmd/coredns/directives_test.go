@@ -304,3 +304,43 @@ func start(t *testing.T, bin string, args ...string) (<-chan struct{}, func() st
 	})
 	return exited, output
 }
+
+// TestBinaryWithoutNode builds the binary with the tag that leaves the
+// embedded node out: tsnet, gVisor and WireGuard are not linked, and a
+// Corefile that asks for a node fails at start-up, naming its line.
+func TestBinaryWithoutNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	list := exec.Command(goCmd, "list", "-deps", "-tags", "tailhorizon_nonode", ".")
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "tailscale.com/tsnet" || strings.HasPrefix(pkg, "gvisor.dev/") || strings.HasPrefix(pkg, "golang.zx2c4.com/wireguard") {
+			t.Errorf("built without the node, the binary still links %s", pkg)
+		}
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "coredns")
+	build := exec.Command(goCmd, "build", "-tags", "tailhorizon_nonode", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	corefile := filepath.Join(dir, "Corefile")
+	conf := fmt.Sprintf("example.org:%d {\n    tailnet {\n        node dns\n        state_dir %s\n    }\n}\n", fixture.Port(t), dir)
+	if err := os.WriteFile(corefile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := exec.CommandContext(ctx, bin, "-conf", corefile).CombinedOutput()
+	if err == nil || !strings.Contains(string(got), "built without the embedded node") || !strings.Contains(string(got), "Corefile:3") {
+		t.Errorf("coredns with a node, built without: %v, printed:\n%s\nwant a failure naming Corefile:3, the node line, and the missing node", err, got)
+	}
+}

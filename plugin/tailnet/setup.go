@@ -108,6 +108,9 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		if !c.NextArg() {
 			return c.ArgErr()
 		}
+		if !embedded.Built {
+			return c.Err("node " + c.Val() + ": this coredns was built without the embedded node (tag tailhorizon_nonode); ask tailscaled instead")
+		}
 		t.nodeConf().Hostname = c.Val()
 	case "state_dir", "control_url", "authkey_file", "authkey_env":
 		n := t.nodeConf()

@@ -9,6 +9,9 @@ import (
 	"tailscale.com/client/local"
 )
 
+// Built reports that this binary has the embedded node: it does not.
+const Built = false
+
 // Node is a running embedded node: never, in this build.
 type Node struct {
 	dir  string

@@ -10,6 +10,9 @@ import (
 	"tailscale.com/tsnet"
 )
 
+// Built reports that this binary has the embedded node.
+const Built = true
+
 // Node is a running embedded node.
 type Node struct {
 	srv *tsnet.Server
