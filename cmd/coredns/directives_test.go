@@ -137,16 +137,8 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "coredns")
-	build := exec.Command(goCmd, "build", "-o", bin, "-ldflags", "-X main.version=v9.9.9", ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir, "-ldflags", "-X main.version=v9.9.9")
 
 	t.Run("version", func(t *testing.T) {
 		out := run(t, bin, "-version")
@@ -312,11 +304,9 @@ func TestBinaryWithoutNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
-	list := exec.Command(goCmd, "list", "-deps", "-tags", "tailhorizon_nonode", ".")
+	dir := t.TempDir()
+	bin := buildBinary(t, dir, "-tags", "tailhorizon_nonode")
+	list := exec.Command("go", "list", "-deps", "-tags", "tailhorizon_nonode", ".")
 	out, err := list.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -325,12 +315,6 @@ func TestBinaryWithoutNode(t *testing.T) {
 		if pkg == "tailscale.com/tsnet" || strings.HasPrefix(pkg, "gvisor.dev/") || strings.HasPrefix(pkg, "golang.zx2c4.com/wireguard") {
 			t.Errorf("built without the node, the binary still links %s", pkg)
 		}
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "coredns")
-	build := exec.Command(goCmd, "build", "-tags", "tailhorizon_nonode", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	corefile := filepath.Join(dir, "Corefile")
 	conf := fmt.Sprintf("example.org:%d {\n    tailnet {\n        node dns\n        state_dir %s\n    }\n}\n", fixture.Port(t), dir)
@@ -343,4 +327,20 @@ func TestBinaryWithoutNode(t *testing.T) {
 	if err == nil || !strings.Contains(string(got), "built without the embedded node") || !strings.Contains(string(got), "Corefile:3") {
 		t.Errorf("coredns with a node, built without: %v, printed:\n%s\nwant a failure naming Corefile:3, the node line, and the missing node", err, got)
 	}
+}
+
+// buildBinary builds the binary into dir with the extra go build flags,
+// and returns its path.
+func buildBinary(t *testing.T, dir string, flags ...string) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	bin := filepath.Join(dir, "coredns")
+	args := append(append([]string{"build", "-o", bin}, flags...), ".")
+	if out, err := exec.Command(goCmd, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
