@@ -9,6 +9,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
 // nextRcode is what the next plugin returns, so a test sees a fallthrough.
@@ -18,62 +20,71 @@ const nextRcode = dns.RcodeRefused
 var t0 = time.Unix(1700000000, 0)
 
 // fakeLAN stands in for the network: a lookup of a host it knows is
-// answered at once, with its records, through the resolver's learn; any
+// answered at once, with its records, through the resolver's Learn; any
 // other host never answers.
 type fakeLAN struct {
 	mu    sync.Mutex
-	hosts map[string][]learnt
+	hosts map[string][]lan.Record
 	asked map[string]int // lookups sent (first questions), by host
 	now   atomic.Int64   // the resolver's clock, unix nanoseconds
 }
 
 func newFakeLAN() *fakeLAN {
-	lan := &fakeLAN{
-		hosts: map[string][]learnt{
+	l := &fakeLAN{
+		hosts: map[string][]lan.Record{
 			"beta":           {rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)},
 			"office-printer": {rec("198.18.1.30", 120)},
 			"shortlived":     {rec("198.18.1.40", 3)},
 		},
 		asked: map[string]int{},
 	}
-	lan.now.Store(t0.UnixNano())
-	return lan
+	l.now.Store(t0.UnixNano())
+	return l
 }
 
-func rec(addr string, ttl uint32) learnt {
-	return learnt{addr: netip.MustParseAddr(addr), ttl: ttl}
+func rec(addr string, ttl uint32) lan.Record {
+	return lan.Record{Addr: netip.MustParseAddr(addr), TTL: ttl}
 }
 
-func (lan *fakeLAN) advance(d time.Duration) { lan.now.Add(int64(d)) }
+func (l *fakeLAN) advance(d time.Duration) { l.now.Add(int64(d)) }
 
-func (lan *fakeLAN) lookups(host string) int {
-	lan.mu.Lock()
-	defer lan.mu.Unlock()
-	return lan.asked[host]
+func (l *fakeLAN) lookups(host string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.asked[host]
 }
 
 // resolver returns a resolver whose network is lan; it never listens.
-func (lan *fakeLAN) resolver(window time.Duration) *resolver {
-	r := newResolver("test", config{size: 100, maxTTL: 2 * time.Minute}, window)
-	r.now = lan.now.Load
-	r.query = func(host string, qu bool) error {
-		lan.mu.Lock()
-		if qu {
-			lan.asked[host]++
-		}
-		recs, ok := lan.hosts[host]
-		lan.mu.Unlock()
-		if ok {
-			r.learn(host, recs)
-		}
-		return nil
-	}
+func (l *fakeLAN) resolver(window time.Duration) *lan.Resolver {
+	return l.resolverWith(window, l.query)
+}
+
+// resolverWith returns a resolver on lan's clock that asks with query,
+// which gets the resolver to answer.
+func (l *fakeLAN) resolverWith(window time.Duration, query func(r *lan.Resolver, host string, qu bool) error) *lan.Resolver {
+	var r *lan.Resolver
+	o := lan.Options{Interfaces: []string{"test"}, Size: 100, MaxTTL: 2 * time.Minute, Window: window}
+	r = lan.New(o, func(host string, qu bool) error { return query(r, host, qu) }, l.now.Load)
 	return r
+}
+
+// query counts the first questions for host and answers those it knows.
+func (l *fakeLAN) query(r *lan.Resolver, host string, qu bool) error {
+	l.mu.Lock()
+	if qu {
+		l.asked[host]++
+	}
+	recs, ok := l.hosts[host]
+	l.mu.Unlock()
+	if ok {
+		r.Learn(host, recs)
+	}
+	return nil
 }
 
 // newTestMDNS returns a plugin for example.org on lan, with the alias
 // printer -> office-printer.
-func newTestMDNS(lan *fakeLAN, configure func(*MDNS)) *MDNS {
+func newTestMDNS(l *fakeLAN, configure func(*MDNS)) *MDNS {
 	m := New()
 	m.Zones = []string{"example.org."}
 	m.Next = test.NextHandler(nextRcode, nil)
@@ -82,8 +93,8 @@ func newTestMDNS(lan *fakeLAN, configure func(*MDNS)) *MDNS {
 	if configure != nil {
 		configure(m)
 	}
-	if lan != nil {
-		m.res.Store(lan.resolver(10 * time.Millisecond))
+	if l != nil {
+		m.res.Store(l.resolver(10 * time.Millisecond))
 	}
 	return m
 }

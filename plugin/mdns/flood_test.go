@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
@@ -35,17 +34,19 @@ var errSilent = errors.New("no answer")
 func TestFlood(t *testing.T) {
 	n := fixture.FloodNames(100_000)
 	m := newTestMDNS(nil, nil)
-	res := newResolver("flood", m.conf, m.timeout)
-	size := m.conf.size // the default, 10,000
+	o := m.opts
+	o.Interfaces = []string{"flood"}
+	size := o.Size // the default, 10,000
 	fromLAN := 0
-	res.query = func(host string, _ bool) error {
+	var res *lan.Resolver
+	res = lan.New(o, func(host string, _ bool) error {
 		if host[len(host)-1] < '4' { // the last of 16 random hex digits
 			fromLAN++
-			res.learn(host, []learnt{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)})
+			res.Learn(host, []lan.Record{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)})
 			return nil
 		}
 		return errSilent
-	}
+	}, nil)
 	m.res.Store(res)
 	rng := rand.New(rand.NewPCG(1, 2))
 	answered := 0
@@ -57,86 +58,54 @@ func TestFlood(t *testing.T) {
 		}
 	}
 	serve() // counters and the like, made once
-	evicted := testutil.ToFloat64(evictions.WithLabelValues("flood"))
-	entries := res.cache.len()
+	evicted := counter(t, "coredns_mdns_evictions_total", "flood")
+	entries := res.Len()
 	before := fixture.LiveHeap()
 	for range n {
 		serve()
-		if got := res.cache.len(); got > size {
+		if got := res.Len(); got > size {
 			t.Fatalf("cache holds %d hosts; want at most its size, %d", got, size)
 		}
 	}
 	grew := fixture.LiveHeap() - before
 	bound := int64(size*entryBytes + fixture.FloodSlack)
-	evicted = testutil.ToFloat64(evictions.WithLabelValues("flood")) - evicted
+	evicted = counter(t, "coredns_mdns_evictions_total", "flood") - evicted
 	t.Logf("%d names: heap grew %d bytes (%.1f a name, %.1f an entry); bound %d; %v evictions", n, grew,
 		float64(grew)/float64(n), float64(grew)/float64(size), bound, evicted)
 	if grew > bound {
 		t.Errorf("heap grew %d bytes over %d names; want at most %d", grew, n, bound)
 	}
-	if want := float64(entries + n - res.cache.len()); evicted != want {
+	if want := float64(entries + n - res.Len()); evicted != want {
 		t.Errorf("evictions_total counted %v; want %v, an entry a name past the size", evicted, want)
 	}
 	if answered != fromLAN || fromLAN == 0 {
 		t.Errorf("%d names answered; want the %d the LAN answered", answered, fromLAN)
 	}
-	res.mu.Lock()
-	defer res.mu.Unlock()
-	if len(res.flights) != 0 {
-		t.Errorf("%d lookups still in flight; want none", len(res.flights))
+	if got := res.InFlight(); got != 0 {
+		t.Errorf("%d lookups still in flight; want none", got)
 	}
 }
 
-// TestAnnouncementFlood feeds receive, what the socket readers call, many
-// thousand distinct announcements from a host on the link. Each of half
-// of them answers a lookup in flight for a new host, so it makes an entry;
-// the other half announce hosts nobody asked for, which never enter. The
-// cache stays at its size, evicts one entry an answer past it, counted in
-// evictions_total, and the heap holds what size entries take.
-func TestAnnouncementFlood(t *testing.T) {
-	const announced = 30_000
-	conf := New().conf                                // the default size, 10,000
-	r := newResolver("announce", conf, time.Minute)   // no lookup ends by its timer
-	r.query = func(string, bool) error { return nil } // the answers come as announcements
-	size := conf.size
-	l, src := testListener(), netip.MustParseAddr("198.18.1.2")
-	announce := func(host string, i int) []byte {
-		return response(t, func(m *dns.Msg) {
-			for _, rr := range m.Answer {
-				rr.Header().Class |= 0x8000 // cache-flush, as announcements have it
-			}
-		}, fmt.Sprintf("%s.local. 120 IN A 198.18.1.%d", host, i%250+1), fmt.Sprintf("%s.local. 120 IN AAAA 2001:db8:1::%x", host, i))
+// counter returns the value of the resolver's counter called name for the
+// interface list interfaces, read from the default registry, where
+// internal/lan registers its metrics.
+func counter(t testing.TB, name, interfaces string) float64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
 	}
-	evicted := testutil.ToFloat64(evictions.WithLabelValues("announce"))
-	unasked := testutil.ToFloat64(rejected.WithLabelValues("announce", rejectUnasked))
-	before := fixture.LiveHeap()
-	for i := range announced {
-		host, stranger := fmt.Sprintf("h%d", i), fmt.Sprintf("u%d", i)
-		f := r.lookup(host, reasonMiss)
-		r.receive(l, announce(host, i), 2, src)
-		r.receive(l, announce(stranger, i), 2, src)
-		switch {
-		case !isClosed(f.done):
-			t.Fatalf("the announcement of %s did not end its lookup", host)
-		case r.cache.has(stranger):
-			t.Fatalf("%s, which nobody asked for, entered the cache", stranger)
-		case r.cache.len() > size:
-			t.Fatalf("cache holds %d hosts; want at most its size, %d", r.cache.len(), size)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "interfaces" && l.GetValue() == interfaces {
+					return m.GetCounter().GetValue()
+				}
+			}
 		}
 	}
-	grew := fixture.LiveHeap() - before
-	bound := int64(size*entryBytes + fixture.FloodSlack)
-	evicted = testutil.ToFloat64(evictions.WithLabelValues("announce")) - evicted
-	unasked = testutil.ToFloat64(rejected.WithLabelValues("announce", rejectUnasked)) - unasked
-	t.Logf("%d announcements: heap grew %d bytes (%.1f an entry); bound %d; %v evictions, %v unasked records rejected",
-		2*announced, grew, float64(grew)/float64(size), bound, evicted, unasked)
-	if grew > bound {
-		t.Errorf("heap grew %d bytes; want at most %d", grew, bound)
-	}
-	if want := float64(announced - size); evicted != want {
-		t.Errorf("evictions_total counted %v; want %v, one an answer past the size", evicted, want)
-	}
-	if want := float64(2 * announced); unasked != want {
-		t.Errorf("rejected_total{reason=unasked} counted %v; want %v, the A and AAAA of each stranger", unasked, want)
-	}
+	return 0
 }

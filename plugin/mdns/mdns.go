@@ -6,15 +6,12 @@ package mdns
 
 import (
 	"context"
-	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/fall"
-	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
@@ -22,11 +19,10 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/counters"
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/zone"
+	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
 const name = "mdns"
-
-var log = clog.NewWithPlugin(name)
 
 // MDNS is the plugin handler. Configure it before OnStartup; afterwards
 // only its resolver changes.
@@ -38,20 +34,30 @@ type MDNS struct {
 	ttl     uint32            // seconds; answers and negative entries
 	timeout time.Duration     // the longest a query waits for a lookup
 	aliases map[string]string // alias label -> host label, both lowercase
-	conf    config            // what the shared resolver is set up with
+	// opts is what this instance brings to the shared resolver, and, by
+	// its address, its identity there. Its Window and NegTTL are timeout
+	// and ttl.
+	opts lan.Options
 
-	res      atomic.Pointer[resolver] // nil outside OnStartup..OnShutdown
+	res      atomic.Pointer[lan.Resolver] // nil outside OnStartup..OnShutdown
 	counters counters.Cache
 }
 
 // New returns an MDNS with the defaults of the Corefile syntax.
 func New() *MDNS {
-	return &MDNS{
+	m := &MDNS{
 		ttl:      10,
 		timeout:  300 * time.Millisecond,
-		conf:     config{size: 10000, maxTTL: 2 * time.Minute},
+		opts:     lan.Options{Size: 10000, MaxTTL: 2 * time.Minute},
 		counters: counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
+	m.sync()
+	return m
+}
+
+// sync copies timeout and ttl into the shared resolver's options.
+func (m *MDNS) sync() {
+	m.opts.Window, m.opts.NegTTL = m.timeout, time.Duration(m.ttl)*time.Second
 }
 
 // Name implements the plugin.Handler interface.
@@ -69,7 +75,7 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 		return m.reply(ctx, state, dns.RcodeSuccess, m.apex(state), resultAnswer)
 	}
 	res := m.res.Load()
-	if res == nil || !res.listening() {
+	if res == nil || !res.Listening() {
 		return m.pass(ctx, state, resultDown)
 	}
 	host := m.host(state.Name(), z)
@@ -80,10 +86,10 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	switch {
 	case result == resultBusy:
 		return m.pass(ctx, state, resultBusy)
-	case recs == nil || recs.negative:
+	case recs == nil || recs.Negative:
 		return m.notFound(ctx, state)
 	}
-	rrs := m.addresses(state, recs, res.now())
+	rrs := m.addresses(state, recs, res.Now())
 	if len(rrs) == 0 {
 		result = resultNoData
 	}
@@ -94,23 +100,23 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 // the lookup of host when the cache knows nothing: a query joins the
 // lookup in flight for the name, or starts it, and waits for an answer of
 // its type, the end of the lookup, or its timeout.
-func (m *MDNS) resolve(ctx context.Context, res *resolver, host string, qtype uint16) (*hostRecs, result) {
-	if recs := res.cached(host); recs != nil {
+func (m *MDNS) resolve(ctx context.Context, res *lan.Resolver, host string, qtype uint16) (*lan.HostRecs, result) {
+	if recs := res.Cached(host); recs != nil {
 		return recs, resultAnswer
 	}
-	f := res.lookup(host, reasonMiss)
+	f := res.Lookup(host)
 	if f == nil {
 		return nil, resultBusy
 	}
 	timer := time.NewTimer(m.timeout)
 	select {
-	case <-f.wait(qtype):
-	case <-f.done:
+	case <-f.Wait(qtype):
+	case <-f.Done():
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	timer.Stop()
-	return res.cached(host), resultLookup
+	return res.Cached(host), resultLookup
 }
 
 // host returns the mDNS host that qname below zone names, aliases applied,
@@ -120,16 +126,10 @@ func (m *MDNS) host(qname, z string) string {
 	if a, ok := m.aliases[h]; ok {
 		return a
 	}
-	if !isHost(h) {
+	if !lan.IsHost(h) {
 		return ""
 	}
 	return h
-}
-
-// isHost reports whether label can be asked as label.local: one label,
-// without escapes.
-func isHost(label string) bool {
-	return label != "" && len(label) <= 63 && !strings.ContainsAny(label, `\.`)
 }
 
 // pass hands a name this plugin cannot answer now to the next plugin, or
@@ -149,14 +149,11 @@ func (m *MDNS) notFound(ctx context.Context, state request.Request) (int, error)
 
 // reply writes an authoritative reply; with no records it carries the SOA.
 func (m *MDNS) reply(ctx context.Context, state request.Request, rcode int, rrs []dns.RR, r result) (int, error) {
-	msg := new(dns.Msg)
-	msg.SetRcode(state.Req, rcode)
-	msg.Authoritative = true
-	msg.Answer = rrs
+	var soa *dns.SOA
 	if len(rrs) == 0 {
-		msg.Ns = []dns.RR{m.soa(state.Zone)}
+		soa = m.soa(state.Zone)
 	}
-	state.W.WriteMsg(msg)
+	zone.Reply(state.W, state.Req, rcode, rrs, soa)
 	policy.FromContext(ctx).Answered(policy.LAN)
 	m.count(ctx, r)
 	return dns.RcodeSuccess, nil
@@ -168,20 +165,20 @@ func (m *MDNS) count(ctx context.Context, r result) {
 
 // addresses returns the records of recs of the asked type that are still
 // valid at now. Their TTL is the smaller of ttl and what is left of theirs.
-func (m *MDNS) addresses(state request.Request, recs *hostRecs, now int64) []dns.RR {
+func (m *MDNS) addresses(state request.Request, recs *lan.HostRecs, now int64) []dns.RR {
 	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
 	var rrs []dns.RR
 	switch state.QType() {
 	case dns.TypeA:
-		for _, a := range recs.v4 {
+		for _, a := range recs.V4 {
 			if ttl, ok := m.ttlAt(a, now); ok {
-				rrs = append(rrs, &dns.A{Hdr: hdr(owner, dns.TypeA, ttl), A: a.ip})
+				rrs = append(rrs, &dns.A{Hdr: zone.Header(owner, dns.TypeA, ttl), A: a.IP})
 			}
 		}
 	case dns.TypeAAAA:
-		for _, a := range recs.v6 {
+		for _, a := range recs.V6 {
 			if ttl, ok := m.ttlAt(a, now); ok {
-				rrs = append(rrs, &dns.AAAA{Hdr: hdr(owner, dns.TypeAAAA, ttl), AAAA: a.ip})
+				rrs = append(rrs, &dns.AAAA{Hdr: zone.Header(owner, dns.TypeAAAA, ttl), AAAA: a.IP})
 			}
 		}
 	}
@@ -189,8 +186,8 @@ func (m *MDNS) addresses(state request.Request, recs *hostRecs, now int64) []dns
 }
 
 // ttlAt returns the TTL to answer a with at now, and whether a is valid.
-func (m *MDNS) ttlAt(a addrRec, now int64) (uint32, bool) {
-	left := a.expires - now
+func (m *MDNS) ttlAt(a lan.AddrRec, now int64) (uint32, bool) {
+	left := a.Expires - now
 	if left <= 0 {
 		return 0, false
 	}
@@ -204,37 +201,15 @@ func (m *MDNS) apex(state request.Request) []dns.RR {
 	case dns.TypeSOA:
 		return []dns.RR{m.soa(state.Zone)}
 	case dns.TypeNS:
-		return []dns.RR{&dns.NS{Hdr: hdr(state.Zone, dns.TypeNS, m.ttl), Ns: "ns." + state.Zone}}
+		return []dns.RR{&dns.NS{Hdr: zone.Header(state.Zone, dns.TypeNS, m.ttl), Ns: "ns." + state.Zone}}
 	}
 	return nil
 }
 
-// soa is the zone's SOA record. Its minimum is the answers' TTL, which
-// bounds negative caching.
-func (m *MDNS) soa(z string) *dns.SOA {
-	return &dns.SOA{
-		Hdr:     hdr(z, dns.TypeSOA, m.ttl),
-		Ns:      "ns." + z,
-		Mbox:    "hostmaster." + z,
-		Serial:  serial,
-		Refresh: 7200,
-		Retry:   1800,
-		Expire:  86400,
-		Minttl:  m.ttl,
-	}
-}
+// soa is the zone's SOA record, naming ns.ZONE. Its minimum is the
+// answers' TTL, which bounds negative caching.
+func (m *MDNS) soa(z string) *dns.SOA { return zone.SOA(z, "ns."+z, serial, m.ttl) }
 
 // serial is the SOA serial: when this process started. The zone has no
 // versions; what changes is learned continuously.
 var serial = uint32(time.Now().Unix())
-
-func hdr(owner string, rrtype uint16, ttl uint32) dns.RR_Header {
-	return dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl}
-}
-
-// tailnetRanges are Tailscale's address ranges (100.64.0.0/10 and
-// fd7a:115c:a1e0::/48): a LAN answer never carries them.
-var tailnetRanges = [...]netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("fd7a:115c:a1e0::/48"),
-}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
 func soaLine() string {
@@ -62,8 +64,8 @@ func TestServeDNS(t *testing.T) {
 		{"apex A is NODATA", test.Case{Qname: "example.org.", Qtype: dns.TypeA,
 			Ns: []dns.RR{test.SOA(soaLine())}}},
 	}
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, nil)
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, nil)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rcode, msg := serve(t, m, c.tc.Msg())
@@ -78,7 +80,7 @@ func TestServeDNS(t *testing.T) {
 			}
 		})
 	}
-	if got := lan.lookups("a\\.b"); got != 0 {
+	if got := fake.lookups("a\\.b"); got != 0 {
 		t.Errorf("lookups of an escaped label = %d; want 0", got)
 	}
 }
@@ -100,11 +102,11 @@ func TestFallthrough(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var lan *fakeLAN
+			var fake *fakeLAN
 			if c.lan {
-				lan = newFakeLAN()
+				fake = newFakeLAN()
 			}
-			m := newTestMDNS(lan, func(m *MDNS) { m.Fall = c.fall })
+			m := newTestMDNS(fake, func(m *MDNS) { m.Fall = c.fall })
 			rcode, msg := serve(t, m, new(dns.Msg).SetQuestion(c.qname, dns.TypeA))
 			if got := rcode == nextRcode && msg == nil; got != c.want {
 				t.Errorf("fell through = %v (rcode %d); want %v", got, rcode, c.want)
@@ -123,8 +125,8 @@ func fallZones(zones ...string) fall.F {
 // never answers send one lookup, then the negative cache answers until it
 // expires.
 func TestOneLookupPerName(t *testing.T) {
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, func(m *MDNS) { m.Fall = fall.Root })
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, func(m *MDNS) { m.Fall = fall.Root })
 	q := new(dns.Msg).SetQuestion("nosuch.example.org.", dns.TypeA)
 	var wg sync.WaitGroup
 	for range 20 {
@@ -136,94 +138,50 @@ func TestOneLookupPerName(t *testing.T) {
 	for range 5 {
 		serve(t, m, q.Copy())
 	}
-	if got := lan.lookups("nosuch"); got != 1 {
+	if got := fake.lookups("nosuch"); got != 1 {
 		t.Errorf("lookups after 25 queries = %d; want 1", got)
 	}
-	lan.advance(11 * time.Second) // past the negative TTL, max(ttl, 1s)
+	fake.advance(11 * time.Second) // past the negative TTL, max(ttl, 1s)
 	serve(t, m, q.Copy())
-	if got := lan.lookups("nosuch"); got != 2 {
+	if got := fake.lookups("nosuch"); got != 2 {
 		t.Errorf("lookups after the negative entry expired = %d; want 2", got)
 	}
 }
 
-func TestExpiryAndRefresh(t *testing.T) {
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, nil)
-	res := m.res.Load()
-	q := new(dns.Msg).SetQuestion("beta.example.org.", dns.TypeA)
-	serve(t, m, q)
-	steps := []struct {
-		name        string
-		advance     time.Duration
-		wantLookups int
-		wantRefresh bool
-	}{
-		{"fresh: from the cache", 60 * time.Second, 1, false},
-		{"past 80% of the TTL: answered, and a refresh asked for", 40 * time.Second, 1, true},
-		{"again: the refresh is asked for once", time.Second, 1, false},
-		{"expired: looked up again", 30 * time.Second, 2, false},
-	}
-	for _, s := range steps {
-		t.Run(s.name, func(t *testing.T) {
-			lan.advance(s.advance)
-			_, msg := serve(t, m, q)
-			if len(msg.Answer) != 1 {
-				t.Fatalf("answers = %v; want one A", msg.Answer)
-			}
-			if got := lan.lookups("beta"); got != s.wantLookups {
-				t.Errorf("lookups = %d; want %d", got, s.wantLookups)
-			}
-			refresh := false
-			select {
-			case h := <-res.refreshCh:
-				refresh = h == "beta"
-			default:
-			}
-			if refresh != s.wantRefresh {
-				t.Errorf("refresh asked = %v; want %v", refresh, s.wantRefresh)
-			}
-		})
-	}
-}
-
 func TestGoodbye(t *testing.T) {
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, nil)
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, nil)
 	q := new(dns.Msg).SetQuestion("beta.example.org.", dns.TypeA)
 	if _, msg := serve(t, m, q); len(msg.Answer) != 1 {
 		t.Fatalf("answers = %v; want one A", msg.Answer)
 	}
-	m.res.Load().learn("beta", []learnt{rec("198.18.1.20", 0), rec("2001:db8:1::20", 0)})
+	m.res.Load().Learn("beta", []lan.Record{rec("198.18.1.20", 0), rec("2001:db8:1::20", 0)})
 	if _, msg := serve(t, m, q); msg.Rcode != dns.RcodeNameError {
 		t.Errorf("after goodbye: rcode = %s; want NXDOMAIN", dns.RcodeToString[msg.Rcode])
 	}
-	if got := lan.lookups("beta"); got != 1 {
+	if got := fake.lookups("beta"); got != 1 {
 		t.Errorf("lookups = %d; want 1: the goodbye is a negative entry", got)
 	}
 }
 
 func TestBusy(t *testing.T) {
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, func(m *MDNS) { m.Fall = fall.Root })
-	res := m.res.Load()
-	res.window = time.Hour // the flights below never end by themselves
-	for i := range maxFlights {
-		res.lookup(fmt.Sprintf("host%d", i), reasonMiss)
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, func(m *MDNS) { m.Fall = fall.Root })
+	res := fake.resolver(time.Hour) // the flights below never end by themselves
+	m.res.Store(res)
+	for i := range lan.MaxFlights {
+		res.Lookup(fmt.Sprintf("host%d", i))
 	}
-	t.Cleanup(func() {
-		for i := range maxFlights {
-			host := fmt.Sprintf("host%d", i)
-			res.mu.Lock()
-			f := res.flights[host]
-			res.mu.Unlock()
-			res.end(host, f)
+	t.Cleanup(func() { // both families end a flight
+		for i := range lan.MaxFlights {
+			res.Learn(fmt.Sprintf("host%d", i), []lan.Record{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)})
 		}
 	})
 	counter := requests.WithLabelValues("", "", "busy_fallthrough")
 	before := testutil.ToFloat64(counter)
 	rcode, msg := serve(t, m, new(dns.Msg).SetQuestion("other.example.org.", dns.TypeA))
 	if rcode != nextRcode || msg != nil {
-		t.Errorf("with %d lookups in flight: rcode %d; want a fallthrough", maxFlights, rcode)
+		t.Errorf("with %d lookups in flight: rcode %d; want a fallthrough", lan.MaxFlights, rcode)
 	}
 	if got := testutil.ToFloat64(counter) - before; got != 1 {
 		t.Errorf("busy_fallthrough grew by %v; want 1", got)
@@ -231,8 +189,8 @@ func TestBusy(t *testing.T) {
 }
 
 func TestRequestsCounted(t *testing.T) {
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, func(m *MDNS) { m.Fall = fall.Root })
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, func(m *MDNS) { m.Fall = fall.Root })
 	cases := []struct {
 		qname  string
 		qtype  uint16
@@ -259,21 +217,19 @@ func TestRequestsCounted(t *testing.T) {
 // answers only multicast questions) is asked again for a multicast answer
 // within the same lookup.
 func TestMulticastRetry(t *testing.T) {
-	lan := newFakeLAN()
-	m := newTestMDNS(lan, nil)
-	res := m.res.Load()
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, nil)
 	var mu sync.Mutex
 	var asked []bool // qu of each question sent
-	res.query = func(host string, qu bool) error {
+	m.res.Store(fake.resolverWith(time.Second, func(res *lan.Resolver, host string, qu bool) error {
 		mu.Lock()
 		asked = append(asked, qu)
 		mu.Unlock()
 		if !qu {
-			res.learn(host, lan.hosts[host])
+			res.Learn(host, fake.hosts[host])
 		}
 		return nil
-	}
-	res.window = time.Second
+	}))
 	_, msg := serve(t, m, new(dns.Msg).SetQuestion("beta.example.org.", dns.TypeA))
 	if len(msg.Answer) != 1 {
 		t.Errorf("answers = %v; want beta's A from the multicast retry", msg.Answer)

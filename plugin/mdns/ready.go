@@ -4,5 +4,5 @@ package mdns
 // listens on at least one multicast interface.
 func (m *MDNS) Ready() bool {
 	res := m.res.Load()
-	return res != nil && res.listening()
+	return res != nil && res.Listening()
 }

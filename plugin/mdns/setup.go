@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/tailhorizon/tailhorizon/internal/corefile"
+	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -18,17 +19,13 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(name, err)
 	}
-	var res *resolver // set between OnStartup and OnShutdown
 	c.OnStartup(func() error {
-		res = acquire(m)
-		m.res.Store(res)
+		m.res.Store(lan.Acquire(&m.opts))
 		return nil
 	})
 	c.OnShutdown(func() error {
-		if res != nil {
-			m.res.Store(nil)
-			release(m, res)
-			res = nil
+		if m.res.Swap(nil) != nil {
+			lan.Release(&m.opts)
 		}
 		return nil
 	})
@@ -55,6 +52,7 @@ func parse(c *caddy.Controller) (*MDNS, error) {
 			}
 		}
 	}
+	m.sync()
 	return m, nil
 }
 
@@ -66,7 +64,7 @@ func parseOption(c *caddy.Controller, m *MDNS) error {
 		if len(args) == 0 {
 			return c.ArgErr()
 		}
-		m.conf.interfaces = append(m.conf.interfaces, args...)
+		m.opts.Interfaces = append(m.opts.Interfaces, args...)
 	case "timeout":
 		m.timeout, err = corefile.Duration(c, 10*time.Millisecond, 5*time.Second)
 	case "ttl":
@@ -74,9 +72,9 @@ func parseOption(c *caddy.Controller, m *MDNS) error {
 		v, err = corefile.Int(c, 0, 3600)
 		m.ttl = uint32(v)
 	case "max_ttl":
-		m.conf.maxTTL, err = corefile.Duration(c, time.Second, 24*time.Hour)
+		m.opts.MaxTTL, err = corefile.Duration(c, time.Second, 24*time.Hour)
 	case "size":
-		m.conf.size, err = corefile.Int(c, 1, 10_000_000)
+		m.opts.Size, err = corefile.Int(c, 1, 10_000_000)
 	case "alias":
 		err = corefile.Alias(c, &m.aliases)
 	case "services":
@@ -89,7 +87,7 @@ func parseOption(c *caddy.Controller, m *MDNS) error {
 				return c.Errf("services %q: want a service type like _workstation._tcp", s)
 			}
 		}
-		m.conf.services = append(m.conf.services, args...)
+		m.opts.Services = append(m.opts.Services, args...)
 	case "fallthrough":
 		m.Fall.SetZonesFromArgs(c.RemainingArgs())
 	default:

@@ -18,8 +18,8 @@ func TestParse(t *testing.T) {
 		check   func(*MDNS) string
 	}{
 		{"defaults", `mdns`, "", func(m *MDNS) string {
-			if m.ttl != 10 || m.timeout != 300*time.Millisecond || m.conf.size != 10000 || m.conf.maxTTL != 2*time.Minute ||
-				len(m.conf.interfaces) != 0 || len(m.conf.services) != 0 || len(m.aliases) != 0 {
+			if m.ttl != 10 || m.timeout != 300*time.Millisecond || m.opts.Size != 10000 || m.opts.MaxTTL != 2*time.Minute ||
+				len(m.opts.Interfaces) != 0 || len(m.opts.Services) != 0 || len(m.aliases) != 0 {
 				return "defaults differ"
 			}
 			if !slices.Equal(m.Zones, []string{"example.org."}) {
@@ -41,13 +41,15 @@ func TestParse(t *testing.T) {
 			switch {
 			case !slices.Equal(m.Zones, []string{"example.org.", "example.net."}):
 				return "zones differ"
-			case !slices.Equal(m.conf.interfaces, []string{"eth0", "eth1", "wlan0"}):
+			case !slices.Equal(m.opts.Interfaces, []string{"eth0", "eth1", "wlan0"}):
 				return "interfaces differ"
-			case m.timeout != 500*time.Millisecond, m.ttl != 30, m.conf.maxTTL != 10*time.Minute, m.conf.size != 500:
+			case m.timeout != 500*time.Millisecond, m.ttl != 30, m.opts.MaxTTL != 10*time.Minute, m.opts.Size != 500:
 				return "scalars differ"
+			case m.opts.Window != 500*time.Millisecond, m.opts.NegTTL != 30*time.Second:
+				return "the resolver's window and negative TTL differ from timeout and ttl"
 			case !maps.Equal(m.aliases, map[string]string{"printer": "office-printer"}):
 				return "aliases differ"
-			case !slices.Equal(m.conf.services, []string{"_workstation._tcp", "_ssh._tcp"}):
+			case !slices.Equal(m.opts.Services, []string{"_workstation._tcp", "_ssh._tcp"}):
 				return "services differ"
 			case !m.Fall.Through("x.example.org.") || m.Fall.Through("x.example.net."):
 				return "fallthrough differs"

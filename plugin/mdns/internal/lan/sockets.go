@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"errors"
@@ -92,18 +92,26 @@ func pickInterfaces(names []string) []*iface {
 	return out
 }
 
+// tailnetRanges are Tailscale's address ranges (100.64.0.0/10 and
+// fd7a:115c:a1e0::/48): a LAN answer never carries them.
+var tailnetRanges = [...]netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fd7a:115c:a1e0::/48"),
+}
+
+// isTailnet reports whether a is in one of Tailscale's ranges.
 func isTailnet(a netip.Addr) bool {
 	return tailnetRanges[0].Contains(a) || tailnetRanges[1].Contains(a)
 }
 
 // rescan reads the interfaces, opens the sockets on the first call that
 // finds one, joins the group on new interfaces, and publishes the result.
-func (r *resolver) rescan(names []string) {
+func (r *Resolver) rescan(names []string) {
 	ifcs := pickInterfaces(names)
 	old := r.lst.Load()
 	if len(ifcs) == 0 {
 		if old != nil || !r.warned {
-			log.Warningf("no multicast interface to ask on (%s); LAN names fall through until there is one", r.describe())
+			log.Warningf("no multicast interface to ask on (%s); LAN names are not answered until there is one", r.describe())
 		}
 		r.warned = true
 		listeningGauge.WithLabelValues(r.key).Set(0)
@@ -114,7 +122,7 @@ func (r *resolver) rescan(names []string) {
 	if r.c4 == nil && r.c6 == nil {
 		if err := r.open(); err != nil {
 			if !r.warned {
-				log.Warningf("listen for mDNS: %v; LAN names fall through", err)
+				log.Warningf("listen for mDNS: %v; LAN names are not answered until it succeeds", err)
 				r.warned = true
 			}
 			return
@@ -148,7 +156,7 @@ func (r *resolver) rescan(names []string) {
 	r.lst.Store(l)
 }
 
-func (r *resolver) describe() string {
+func (r *Resolver) describe() string {
 	if r.key == "" {
 		return "every up, multicast, non-loopback, non-Tailscale interface"
 	}
@@ -157,7 +165,7 @@ func (r *resolver) describe() string {
 
 // open opens the mDNS sockets, port 5353 shared with any other responder
 // on the host, and starts their readers.
-func (r *resolver) open() error {
+func (r *Resolver) open() error {
 	lc := net.ListenConfig{Control: reusePort}
 	if pc, err := lc.ListenPacket(r.ctx, "udp4", "0.0.0.0:5353"); err == nil {
 		c := ipv4.NewPacketConn(pc)
@@ -203,7 +211,7 @@ func ifIndex6(cm *ipv6.ControlMessage) int {
 }
 
 // closeListener closes the sockets, which ends their readers.
-func (r *resolver) closeListener() {
+func (r *Resolver) closeListener() {
 	r.lst.Store(nil)
 	if r.c4 != nil {
 		r.c4.Close()
@@ -216,7 +224,7 @@ func (r *resolver) closeListener() {
 
 // read receives packets until the socket is closed. It runs until the
 // resolver's ctx is cancelled, then returns nil.
-func (r *resolver) read(pc net.PacketConn, readFrom func([]byte) (int, int, net.Addr, error)) error {
+func (r *Resolver) read(pc net.PacketConn, readFrom func([]byte) (int, int, net.Addr, error)) error {
 	buf := make([]byte, 9000) // the largest mDNS message (RFC 6762 §17)
 	for {
 		n, ifIndex, src, err := readFrom(buf)

@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"syscall"

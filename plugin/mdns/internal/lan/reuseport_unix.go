@@ -1,6 +1,6 @@
 //go:build !windows
 
-package mdns
+package lan
 
 import (
 	"errors"

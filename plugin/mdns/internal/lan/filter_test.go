@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"encoding/binary"
@@ -53,24 +53,24 @@ func TestInspect(t *testing.T) {
 		pkt     []byte
 		ifIndex int
 		src     netip.Addr
-		want    map[string][]learnt
+		want    map[string][]Record
 		rejects []string
 	}{
 		{"A and AAAA", response(t, nil, "beta.local. 120 IN A 198.18.1.20", "Beta.Local. 120 IN AAAA 2001:db8:1::20"), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, nil},
 		{"cache-flush bit", response(t, cacheFlush, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
-			map[string][]learnt{"beta": {{addr: netip.MustParseAddr("198.18.1.20"), ttl: 120, flush: true}}}, nil},
+			map[string][]Record{"beta": {{Addr: netip.MustParseAddr("198.18.1.20"), TTL: 120, Flush: true}}}, nil},
 		{"TTL capped", response(t, nil, "beta.local. 4500 IN A 198.18.1.20"), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"goodbye", response(t, nil, "beta.local. 0 IN A 198.18.1.20"), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 0)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 0)}}, nil},
 		{"IPv6 link-local source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("fe80::1%veth0"),
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"other records and names are skipped", response(t, nil, "beta.local. 120 IN A 198.18.1.20",
 			"_http._tcp.local. 120 IN PTR x._http._tcp.local.", "beta.example.org. 120 IN A 198.18.1.21", "a.beta.local. 120 IN A 198.18.1.22"), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"additional section counts", response(t, func(m *dns.Msg) { m.Extra, m.Answer = m.Answer, nil }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"off-link source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("198.51.100.7"),
 			nil, []string{rejectOffLink}},
 		{"other interface", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 3, onLink,
@@ -100,9 +100,9 @@ func TestInspect(t *testing.T) {
 		{"pointer past the end", pointerAnswer(0xff), 2, onLink,
 			nil, []string{rejectMalformed}},
 		{"answer count past the records sent: those sent count", countAnswers(response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 9), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"largest TTL capped", response(t, nil, "beta.local. 4294967295 IN A 198.18.1.20"), 2, onLink,
-			map[string][]learnt{"beta": {rec("198.18.1.20", 120)}}, nil},
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"other class", response(t, nil, "beta.local. 120 CH A 198.18.1.20"), 2, onLink,
 			nil, nil},
 		{"escaped dot in the host", response(t, nil, `be\.ta.local. 120 IN A 198.18.1.20`), 2, onLink,
@@ -147,7 +147,7 @@ func countAnswers(pkt []byte, n uint16) []byte {
 	return pkt
 }
 
-func equalLearnt(a, b map[string][]learnt) bool {
+func equalLearnt(a, b map[string][]Record) bool {
 	if len(a) != len(b) {
 		return false
 	}

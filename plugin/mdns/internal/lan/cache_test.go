@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"fmt"
@@ -13,7 +13,9 @@ import (
 
 func testCache(size int) (*cache, prometheus.Counter) {
 	ev := prometheus.NewCounter(prometheus.CounterOpts{Name: "ev", Help: "h"})
-	return newCache(size, 5*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "n", Help: "h"}), ev), ev
+	c := newCache(prometheus.NewGauge(prometheus.GaugeOpts{Name: "n", Help: "h"}), ev)
+	c.configure(size, 5*time.Second)
+	return c, ev
 }
 
 // addrs lists the valid addresses of host at now, or "negative"/"absent".
@@ -22,13 +24,13 @@ func addrs(c *cache, host string, now time.Time) []string {
 	switch {
 	case recs == nil:
 		return []string{"absent"}
-	case recs.negative:
+	case recs.Negative:
 		return []string{"negative"}
 	}
 	var out []string
-	for _, a := range append(slices.Clone(recs.v4), recs.v6...) {
-		if a.expires > now.UnixNano() {
-			ip, _ := netip.AddrFromSlice(a.ip)
+	for _, a := range append(slices.Clone(recs.V4), recs.V6...) {
+		if a.Expires > now.UnixNano() {
+			ip, _ := netip.AddrFromSlice(a.IP)
 			out = append(out, ip.String())
 		}
 	}
@@ -37,26 +39,26 @@ func addrs(c *cache, host string, now time.Time) []string {
 }
 
 func TestCacheLearn(t *testing.T) {
-	flush := func(l learnt) learnt { l.flush = true; return l }
+	flush := func(l Record) Record { l.Flush = true; return l }
 	cases := []struct {
 		name    string
-		packets [][]learnt // learnt at t0, t0+1s, ...
+		packets [][]Record // learnt at t0, t0+1s, ...
 		at      time.Duration
 		want    []string
 	}{
-		{"one packet", [][]learnt{{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, 0,
+		{"one packet", [][]Record{{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, 0,
 			[]string{"198.18.1.20", "2001:db8:1::20"}},
-		{"addresses add up", [][]learnt{{rec("198.18.1.20", 120)}, {rec("198.18.1.21", 120)}}, 2 * time.Second,
+		{"addresses add up", [][]Record{{rec("198.18.1.20", 120)}, {rec("198.18.1.21", 120)}}, 2 * time.Second,
 			[]string{"198.18.1.20", "198.18.1.21"}},
-		{"cache-flush replaces its family only", [][]learnt{{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}, {flush(rec("198.18.1.21", 120))}}, 2 * time.Second,
+		{"cache-flush replaces its family only", [][]Record{{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}, {flush(rec("198.18.1.21", 120))}}, 2 * time.Second,
 			[]string{"198.18.1.21", "2001:db8:1::20"}},
-		{"goodbye removes one address", [][]learnt{{rec("198.18.1.20", 120), rec("198.18.1.21", 120)}, {rec("198.18.1.20", 0)}}, 2 * time.Second,
+		{"goodbye removes one address", [][]Record{{rec("198.18.1.20", 120), rec("198.18.1.21", 120)}, {rec("198.18.1.20", 0)}}, 2 * time.Second,
 			[]string{"198.18.1.21"}},
-		{"goodbye of every address is negative", [][]learnt{{rec("198.18.1.20", 120)}, {rec("198.18.1.20", 0)}}, 2 * time.Second,
+		{"goodbye of every address is negative", [][]Record{{rec("198.18.1.20", 120)}, {rec("198.18.1.20", 0)}}, 2 * time.Second,
 			[]string{"negative"}},
-		{"each address expires with its TTL", [][]learnt{{rec("198.18.1.20", 5), rec("198.18.1.21", 120)}}, 6 * time.Second,
+		{"each address expires with its TTL", [][]Record{{rec("198.18.1.20", 5), rec("198.18.1.21", 120)}}, 6 * time.Second,
 			[]string{"198.18.1.21"}},
-		{"all expired is absent", [][]learnt{{rec("198.18.1.20", 5)}}, 6 * time.Second,
+		{"all expired is absent", [][]Record{{rec("198.18.1.20", 5)}}, 6 * time.Second,
 			[]string{"absent"}},
 	}
 	for _, c := range cases {
@@ -74,11 +76,11 @@ func TestCacheLearn(t *testing.T) {
 
 func TestCacheLearnOnlyAsked(t *testing.T) {
 	ca, _ := testCache(10)
-	if ca.learn("beta", []learnt{rec("198.18.1.20", 120)}, false, t0) {
+	if ca.learn("beta", []Record{rec("198.18.1.20", 120)}, false, t0) {
 		t.Error("learn made an entry for a host nobody asked for")
 	}
 	ca.fail("beta", t0)
-	if !ca.learn("beta", []learnt{rec("198.18.1.20", 120)}, false, t0) {
+	if !ca.learn("beta", []Record{rec("198.18.1.20", 120)}, false, t0) {
 		t.Error("learn ignored a host with a negative entry")
 	}
 	if got := addrs(ca, "beta", t0); !slices.Equal(got, []string{"198.18.1.20"}) {
@@ -93,10 +95,10 @@ func TestCacheLearnOnlyAsked(t *testing.T) {
 func TestCacheLRU(t *testing.T) {
 	ca, ev := testCache(3)
 	for i := range 3 {
-		ca.learn(fmt.Sprintf("h%d", i), []learnt{rec("198.18.1.20", 120)}, true, t0)
+		ca.learn(fmt.Sprintf("h%d", i), []Record{rec("198.18.1.20", 120)}, true, t0)
 	}
 	ca.get("h0", t0.UnixNano()) // h1 is now the least recently used
-	ca.learn("h3", []learnt{rec("198.18.1.20", 120)}, true, t0)
+	ca.learn("h3", []Record{rec("198.18.1.20", 120)}, true, t0)
 	ca.fail("h4", t0)
 	want := map[string]bool{"h0": true, "h1": false, "h2": false, "h3": true, "h4": true}
 	for host, kept := range want {
@@ -114,10 +116,24 @@ func TestCacheLRU(t *testing.T) {
 
 func TestCacheSweep(t *testing.T) {
 	ca, _ := testCache(10)
-	ca.learn("old", []learnt{rec("198.18.1.20", 5)}, true, t0)
-	ca.learn("new", []learnt{rec("198.18.1.21", 120)}, true, t0)
+	ca.learn("old", []Record{rec("198.18.1.20", 5)}, true, t0)
+	ca.learn("new", []Record{rec("198.18.1.21", 120)}, true, t0)
 	ca.sweep(t0.Add(10*time.Second).UnixNano(), 100)
 	if ca.has("old") || !ca.has("new") {
 		t.Errorf("after sweep: has(old) = %v, has(new) = %v; want false, true", ca.has("old"), ca.has("new"))
+	}
+}
+
+// TestCacheBounded: a flood of answers for hosts keeps the cache at size.
+func TestCacheBounded(t *testing.T) {
+	ca, _ := testCache(100)
+	for i := range 100 {
+		ca.learn(fmt.Sprintf("host%d", i), []Record{rec("198.18.0.1", 120), rec("2001:db8::1", 120)}, true, time.Now())
+	}
+	for i := range 10000 {
+		ca.learn(fmt.Sprintf("flood%d", i), []Record{rec("198.18.1.20", 120)}, true, time.Now())
+	}
+	if got := ca.len(); got != 100 {
+		t.Errorf("cache holds %d hosts after a flood; want its size, 100", got)
 	}
 }

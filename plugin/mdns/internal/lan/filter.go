@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"net/netip"
@@ -8,13 +8,13 @@ import (
 )
 
 // receive learns from one packet what passes inspect, and counts the rest.
-func (r *resolver) receive(l *listener, pkt []byte, ifIndex int, src netip.Addr) {
+func (r *Resolver) receive(l *listener, pkt []byte, ifIndex int, src netip.Addr) {
 	hosts, rejects := r.inspect(l, pkt, ifIndex, src)
 	for _, why := range rejects {
 		rejected.WithLabelValues(r.key, why).Inc()
 	}
 	for host, recs := range hosts {
-		r.learn(host, recs)
+		r.Learn(host, recs)
 	}
 }
 
@@ -24,7 +24,7 @@ func (r *resolver) receive(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 // from a source on that link, count; of them, only A and AAAA records of
 // HOST.local for a host that was asked for (in flight or in the cache),
 // with a usable address. TTLs are capped at max_ttl.
-func (r *resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr) (map[string][]learnt, []string) {
+func (r *Resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr) (map[string][]Record, []string) {
 	ifc := l.ifaces[ifIndex]
 	switch {
 	case ifc == nil:
@@ -45,7 +45,7 @@ func (r *resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 	r.mu.Lock()
 	maxTTL := uint32(r.maxTTL.Seconds())
 	r.mu.Unlock()
-	var hosts map[string][]learnt
+	var hosts map[string][]Record
 	var rejects []string
 	for _, rr := range append(m.Answer, m.Extra...) {
 		h := rr.Header()
@@ -75,10 +75,10 @@ func (r *resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 				continue
 			}
 			if hosts == nil {
-				hosts = map[string][]learnt{}
+				hosts = map[string][]Record{}
 			}
 		}
-		hosts[host] = append(hosts[host], learnt{addr: addr, ttl: min(h.Ttl, maxTTL), flush: h.Class&0x8000 != 0})
+		hosts[host] = append(hosts[host], Record{Addr: addr, TTL: min(h.Ttl, maxTTL), Flush: h.Class&0x8000 != 0})
 	}
 	return hosts, rejects
 }
@@ -87,5 +87,11 @@ func (r *resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 // name is one.
 func localHost(name string) (string, bool) {
 	host, ok := strings.CutSuffix(strings.ToLower(name), ".local.")
-	return host, ok && isHost(host)
+	return host, ok && IsHost(host)
+}
+
+// IsHost reports whether label can be asked as label.local: one label,
+// without escapes.
+func IsHost(label string) bool {
+	return label != "" && len(label) <= 63 && !strings.ContainsAny(label, `\.`)
 }

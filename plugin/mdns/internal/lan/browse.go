@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"context"
@@ -26,7 +26,7 @@ const browseMax = 256
 // that their first query is answered from the cache. The browse only
 // names hosts: their addresses come from a lookup, through the same
 // checks as every answer. It runs until ctx is cancelled, then returns nil.
-func (r *resolver) browseLoop(ctx context.Context) error {
+func (r *Resolver) browseLoop(ctx context.Context) error {
 	for {
 		wait := time.Second // until there is an interface to browse on
 		if r.browseOnce(ctx) {
@@ -44,7 +44,7 @@ func (r *resolver) browseLoop(ctx context.Context) error {
 
 // browseOnce browses every service type on every interface, and reports
 // whether there was an interface to browse on.
-func (r *resolver) browseOnce(ctx context.Context) bool {
+func (r *Resolver) browseOnce(ctx context.Context) bool {
 	l := r.lst.Load()
 	r.mu.Lock()
 	services := r.browse
@@ -83,7 +83,7 @@ func (r *resolver) browseOnce(ctx context.Context) bool {
 	// Only now: hashicorp/mdns's client shares port 5353 while it runs, and
 	// could take the unicast answers to these lookups.
 	for _, host := range found {
-		if r.cached(host) == nil {
+		if r.Cached(host) == nil {
 			r.lookup(host, reasonBrowse)
 		}
 	}

@@ -1,4 +1,4 @@
-package mdns
+package lan
 
 import (
 	"net"
@@ -10,32 +10,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// addrRec is one address of a host as the A or AAAA record wants it.
-type addrRec struct {
-	ip      net.IP // 4 bytes for IPv4, 16 for IPv6; never modified
-	expires int64  // unix nanoseconds
+// AddrRec is one address of a host as the A or AAAA record wants it.
+type AddrRec struct {
+	IP      net.IP // 4 bytes for IPv4, 16 for IPv6; never modified
+	Expires int64  // unix nanoseconds
 }
 
-// hostRecs is what the cache knows of one host at one moment. It is
+// HostRecs is what the cache knows of one host at one moment. It is
 // immutable and safe for concurrent use: an update replaces it.
-type hostRecs struct {
-	v4, v6    []addrRec
-	negative  bool  // the host did not answer or said goodbye; v4 and v6 are empty
-	expires   int64 // unix nanoseconds: when the last record (or the negative entry) expires
-	refreshAt int64 // unix nanoseconds: from then on a query asks for a refresh; 0 for none
+type HostRecs struct {
+	V4, V6    []AddrRec // each valid until its Expires; never modified
+	Negative  bool      // the host did not answer or said goodbye; V4 and V6 are empty
+	expires   int64     // unix nanoseconds: when the last record (or the negative entry) expires
+	refreshAt int64     // unix nanoseconds: from then on a query asks for a refresh; 0 for none
 }
 
-// learnt is one address record accepted from the LAN.
-type learnt struct {
-	addr  netip.Addr
-	ttl   uint32 // seconds, capped; 0 is a goodbye
-	flush bool   // the cache-flush bit: the packet has the whole set of its type
+// Record is one address record of a host, heard from the LAN.
+type Record struct {
+	Addr  netip.Addr
+	TTL   uint32 // seconds, capped; 0 is a goodbye
+	Flush bool   // the cache-flush bit: the packet has the whole set of its type
 }
 
 // entry is one host in the cache.
 type entry struct {
 	host       string      // lowercase label, without ".local."
-	recs       *hostRecs   // never nil; guarded by cache.mu
+	recs       *HostRecs   // never nil; guarded by cache.mu
 	prev, next *entry      // the LRU list, most recently used first; guarded by cache.mu
 	refreshing atomic.Bool // a refresh was asked for and has not ended
 }
@@ -55,17 +55,20 @@ type cache struct {
 	lru    entry             // sentinel of the LRU list
 }
 
-func newCache(size int, negTTL time.Duration, entries prometheus.Gauge, evictions prometheus.Counter) *cache {
-	c := &cache{size: size, negTTL: negTTL, m: make(map[string]*entry), entries: entries, evictions: evictions}
+// newCache returns an empty cache, of size 0 until configure.
+func newCache(entries prometheus.Gauge, evictions prometheus.Counter) *cache {
+	c := &cache{m: make(map[string]*entry), entries: entries, evictions: evictions}
 	c.lru.next, c.lru.prev = &c.lru, &c.lru
 	return c
 }
 
-// configure sets the size, at least the current one, and the negative TTL.
+// configure sets the size and the negative TTL. A size below the number
+// of entries evicts the least recently used ones.
 func (c *cache) configure(size int, negTTL time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.size, c.negTTL = max(c.size, size), negTTL
+	c.size, c.negTTL = size, negTTL
+	c.evictLocked()
 }
 
 // len returns the number of entries, expired ones included.
@@ -77,7 +80,7 @@ func (c *cache) len() int {
 
 // get returns the entry of host and its records, if it has records that
 // have not expired at now, and marks it used.
-func (c *cache) get(host string, now int64) (*entry, *hostRecs) {
+func (c *cache) get(host string, now int64) (*entry, *HostRecs) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[host]
@@ -99,20 +102,20 @@ func (c *cache) has(host string) bool {
 // learn applies the records of one packet about host at now. An entry is
 // made when create is set (a lookup waits for host); otherwise only a host
 // already in the cache is updated. It reports whether the cache changed.
-func (c *cache) learn(host string, recs []learnt, create bool, now time.Time) bool {
+func (c *cache) learn(host string, recs []Record, create bool, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[host]
 	if e == nil && !create {
 		return false
 	}
-	var old *hostRecs
+	var old *HostRecs
 	if e != nil {
 		old = e.recs
 	}
 	nr := merge(old, recs, now)
-	if nr.expires <= now.UnixNano() || len(nr.v4)+len(nr.v6) == 0 {
-		nr = &hostRecs{negative: true, expires: now.Add(c.negTTL).UnixNano()}
+	if nr.expires <= now.UnixNano() || len(nr.V4)+len(nr.V6) == 0 {
+		nr = &HostRecs{Negative: true, expires: now.Add(c.negTTL).UnixNano()}
 	}
 	c.putLocked(host, e, nr)
 	return true
@@ -124,13 +127,13 @@ func (c *cache) fail(host string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[host]
-	if e != nil && !e.recs.negative && e.recs.expires > now.UnixNano() {
+	if e != nil && !e.recs.Negative && e.recs.expires > now.UnixNano() {
 		return
 	}
-	c.putLocked(host, e, &hostRecs{negative: true, expires: now.Add(c.negTTL).UnixNano()})
+	c.putLocked(host, e, &HostRecs{Negative: true, expires: now.Add(c.negTTL).UnixNano()})
 }
 
-func (c *cache) putLocked(host string, e *entry, recs *hostRecs) {
+func (c *cache) putLocked(host string, e *entry, recs *HostRecs) {
 	if e == nil {
 		e = &entry{host: host}
 		c.m[host] = e
@@ -141,6 +144,11 @@ func (c *cache) putLocked(host string, e *entry, recs *hostRecs) {
 	}
 	e.recs = recs
 	e.refreshing.Store(false)
+	c.evictLocked()
+}
+
+// evictLocked evicts the least recently used entries past the size.
+func (c *cache) evictLocked() {
 	for len(c.m) > c.size {
 		c.removeLocked(c.lru.prev)
 		c.evictions.Inc()
@@ -180,39 +188,39 @@ func (c *cache) sweep(now int64, n int) {
 // merge returns old with recs applied at now. A record with the cache-flush
 // bit replaces the other addresses of its family; a goodbye (TTL 0)
 // removes its address; an expired address goes.
-func merge(old *hostRecs, recs []learnt, now time.Time) *hostRecs {
-	nr := &hostRecs{}
-	if old != nil && !old.negative {
-		nr.v4, nr.v6 = old.v4, old.v6
+func merge(old *HostRecs, recs []Record, now time.Time) *HostRecs {
+	nr := &HostRecs{}
+	if old != nil && !old.Negative {
+		nr.V4, nr.V6 = old.V4, old.V6
 	}
 	flush4, flush6 := false, false
 	for _, r := range recs {
-		if r.flush && r.addr.Is4() {
+		if r.Flush && r.Addr.Is4() {
 			flush4 = true
-		} else if r.flush {
+		} else if r.Flush {
 			flush6 = true
 		}
 	}
 	if flush4 {
-		nr.v4 = nil
+		nr.V4 = nil
 	}
 	if flush6 {
-		nr.v6 = nil
+		nr.V6 = nil
 	}
 	t := now.UnixNano()
 	for _, r := range recs {
-		if r.addr.Is4() {
-			nr.v4 = upsert(nr.v4, r, t)
+		if r.Addr.Is4() {
+			nr.V4 = upsert(nr.V4, r, t)
 		} else {
-			nr.v6 = upsert(nr.v6, r, t)
+			nr.V6 = upsert(nr.V6, r, t)
 		}
 	}
 	refresh := int64(0)
-	for _, list := range [][]addrRec{nr.v4, nr.v6} {
+	for _, list := range [][]AddrRec{nr.V4, nr.V6} {
 		for _, a := range list {
-			nr.expires = max(nr.expires, a.expires)
+			nr.expires = max(nr.expires, a.Expires)
 			// Refresh at 80% of the record's life, as RFC 6762 §5.2 does.
-			if at := a.expires - (a.expires-t)/5; refresh == 0 || at < refresh {
+			if at := a.Expires - (a.Expires-t)/5; refresh == 0 || at < refresh {
 				refresh = at
 			}
 		}
@@ -223,16 +231,16 @@ func merge(old *hostRecs, recs []learnt, now time.Time) *hostRecs {
 
 // upsert returns list, a copy if it changes, with r applied at now and
 // the addresses that have expired removed.
-func upsert(list []addrRec, r learnt, now int64) []addrRec {
-	ip := r.addr.AsSlice()
-	out := make([]addrRec, 0, len(list)+1)
+func upsert(list []AddrRec, r Record, now int64) []AddrRec {
+	ip := r.Addr.AsSlice()
+	out := make([]AddrRec, 0, len(list)+1)
 	for _, a := range list {
-		if a.expires > now && !a.ip.Equal(ip) {
+		if a.Expires > now && !a.IP.Equal(ip) {
 			out = append(out, a)
 		}
 	}
-	if r.ttl > 0 {
-		out = append(out, addrRec{ip: ip, expires: now + int64(r.ttl)*int64(time.Second)})
+	if r.TTL > 0 {
+		out = append(out, AddrRec{IP: ip, Expires: now + int64(r.TTL)*int64(time.Second)})
 	}
 	return out
 }
