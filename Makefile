@@ -30,7 +30,7 @@ test: lint thirdparty
 # per target before a release). Seeds are in the fuzz_test.go files.
 FUZZTIME ?= 10m
 FUZZ_TARGETS := tailnet:FuzzServeDNS tailnet:FuzzParse fallback:FuzzServeDNS fallback:FuzzParse \
-	mdns:FuzzInspect mdns:FuzzServeDNS mdns:FuzzParse
+	mdns/internal/lan:FuzzInspect mdns:FuzzServeDNS mdns:FuzzParse
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime ends (golang/go#75804, fixed in 1.27): such a run,
 # with no failing input written, is run once more.
@@ -39,7 +39,9 @@ fuzz: bin
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz plugin/$$pkg $$fn for $(FUZZTIME)"; \
 		for try in 1 2; do \
-			if $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./plugin/$$pkg/ >bin/fuzz.log 2>&1; then break; fi; \
+			if $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./plugin/$$pkg/ >bin/fuzz.log 2>&1; then \
+				if grep -q 'no fuzz tests to fuzz' bin/fuzz.log; then echo "  no $$fn in plugin/$$pkg"; exit 1; fi; break; \
+			fi; \
 			if [ $$try = 1 ] && grep -q 'context deadline exceeded' bin/fuzz.log && ! grep -q 'Failing input written' bin/fuzz.log; then \
 				echo "  the fuzz coordinator's deadline race (golang/go#75804), no failing input: once more"; continue; \
 			fi; \
