@@ -80,10 +80,6 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 	if s == nil || s.State != Live {
 		return
 	}
-	api := w.localAPI()
-	if api == nil {
-		return
-	}
 	due := w.duePeers(s, now)
 	budget := max(1, int(maxPingRate*interval/time.Second))
 	// A result holds until the node's next result is due, with a margin of
@@ -112,7 +108,7 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 		wg.Go(func() {
 			defer h.inFlight.Store(false)
 			pctx, cancel := context.WithTimeout(ctx, timeout)
-			err := api.Ping(pctx, addr[0])
+			err := w.api.Ping(pctx, addr[0])
 			cancel()
 			if ctx.Err() != nil || errors.Is(err, errTailscaled) {
 				return // says nothing of the peer

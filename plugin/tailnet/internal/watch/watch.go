@@ -57,6 +57,7 @@ func Merge(users []Options) Options {
 type Subscription struct {
 	key        string
 	opts       Options
+	api        func() LocalAPI // makes the client, if this subscription starts the watcher
 	onSnapshot func(*Snapshot)
 	w          *watcher // the shared watcher; set by Acquire
 	told       bool     // onSnapshot was called; guarded by the watcher's mu
@@ -73,9 +74,8 @@ var registry = shared.Registry[*watcher, Subscription]{Start: newWatcher}
 // every new one after that, from the watcher's goroutine, never on a
 // query's path; it must not block.
 func Acquire(key string, api func() LocalAPI, opts Options, onSnapshot func(*Snapshot)) *Subscription {
-	s := &Subscription{key: key, opts: opts, onSnapshot: onSnapshot}
+	s := &Subscription{key: key, opts: opts, api: api, onSnapshot: onSnapshot}
 	s.w = registry.Acquire(key, s)
-	s.w.start(api)
 	return s
 }
 
@@ -91,11 +91,12 @@ type watcher struct {
 	ctx    context.Context          // cancelled by Stop
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the run loop and, once probing, the probe loop
-	once   sync.Once      // starts the run loop
+	// api is the client: set by the first Configure, before the loops
+	// start, and never changed.
+	api LocalAPI
 
 	mu sync.Mutex
 	// mu guards the following fields.
-	api     LocalAPI        // set once, by start
 	subs    []*Subscription // told of every new snapshot
 	opts    Options         // Merge of the subscriptions' options
 	probing bool            // the probe loop runs
@@ -117,24 +118,18 @@ func newWatcher(key string) *watcher {
 	return w
 }
 
-// start runs the watch loop with the client api makes, once.
-func (w *watcher) start(api func() LocalAPI) {
-	w.once.Do(func() {
-		a := api()
-		w.mu.Lock()
-		w.api = a
-		w.mu.Unlock()
-		w.wg.Go(func() { w.run(w.ctx) })
-	})
-}
-
-// Configure implements shared.Service: it merges the subscriptions'
+// Configure implements shared.Service: the first call makes the client
+// and starts the watch loop; every call merges the subscriptions'
 // options, starts the probe loop when one asks for it, and tells a new
 // subscription of the current snapshot. It holds mu while it does, so that
 // a snapshot published meanwhile is not overwritten by an older one.
 func (w *watcher) Configure(subs []*Subscription) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.api == nil {
+		w.api = subs[0].api()
+		w.wg.Go(func() { w.run(w.ctx) })
+	}
 	w.subs = subs
 	opts := make([]Options, len(subs))
 	for i, s := range subs {
@@ -159,13 +154,6 @@ func (w *watcher) Configure(subs []*Subscription) {
 func (w *watcher) Stop() {
 	w.cancel()
 	w.wg.Wait()
-}
-
-// localAPI returns the client; nil before start.
-func (w *watcher) localAPI() LocalAPI {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.api
 }
 
 // publish makes s the current snapshot and hands it to every subscriber.
