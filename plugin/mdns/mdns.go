@@ -34,6 +34,14 @@ type MDNS struct {
 	ttl     uint32            // seconds; answers and negative entries
 	timeout time.Duration     // the longest a query waits for a lookup
 	aliases map[string]string // alias label -> host label, both lowercase
+	// hosts are the hosts asked for whatever the tailnet knows: those of
+	// the hosts option and the aliases' targets; lowercase labels.
+	hosts  map[string]bool
+	listed bool // the hosts option was given
+	askAll bool // ask all: every name is asked for
+	// tailnet is the tailnet handler of the server block, found at
+	// startup, before res is stored; nil without one.
+	tailnet tailnetHosts
 	// opts is what this instance brings to the shared resolver, and, by
 	// its address, its identity there. Its Window and NegTTL are timeout
 	// and ttl.
@@ -43,11 +51,22 @@ type MDNS struct {
 	counters counters.Cache
 }
 
+// tailnetHosts is what mdns needs of the tailnet plugin's handler in its
+// server block, found by name at startup (as k8s_external finds
+// kubernetes): plugins never import each other.
+type tailnetHosts interface {
+	// HostKnown reports whether label, a lowercase label, names a host
+	// the tailnet knows, in any state, or one of its aliases; loaded is
+	// false until the tailnet has had a table.
+	HostKnown(label string) (known, loaded bool)
+}
+
 // New returns an MDNS with the defaults of the Corefile syntax.
 func New() *MDNS {
 	m := &MDNS{
 		ttl:      10,
 		timeout:  300 * time.Millisecond,
+		hosts:    map[string]bool{},
 		opts:     lan.Options{Size: 10000, MaxTTL: 2 * time.Minute},
 		counters: counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
@@ -84,8 +103,8 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	}
 	recs, result := m.resolve(ctx, res, host, state.QType())
 	switch {
-	case result == resultBusy:
-		return m.pass(ctx, state, resultBusy)
+	case result == resultBusy, result == resultUnlisted:
+		return m.pass(ctx, state, result)
 	case recs == nil || recs.Negative:
 		return m.notFound(ctx, state)
 	}
@@ -97,12 +116,18 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 }
 
 // resolve returns what the cache knows of host, after one bounded wait on
-// the lookup of host when the cache knows nothing: a query joins the
-// lookup in flight for the name, or starts it, and waits for an answer of
-// its type, the end of the lookup, or its timeout.
+// the lookup of host when the cache knows nothing (or its first lookup is
+// still waiting for the asked type): a query joins the lookup in flight
+// for the name, or starts it, and waits for an answer of its type, the end
+// of the lookup, or its timeout. A host that cannot be on the LAN is not
+// asked for.
 func (m *MDNS) resolve(ctx context.Context, res *lan.Resolver, host string, qtype uint16) (*lan.HostRecs, result) {
-	if recs := res.Cached(host); recs != nil {
+	recs := res.Cached(host)
+	switch {
+	case recs != nil && (!recs.Pending || recs.Has(qtype)):
 		return recs, resultAnswer
+	case recs == nil && !m.mayAsk(host):
+		return nil, resultUnlisted
 	}
 	f := res.Lookup(host)
 	if f == nil {
@@ -117,6 +142,22 @@ func (m *MDNS) resolve(ctx context.Context, res *lan.Resolver, host string, qtyp
 	}
 	timer.Stop()
 	return res.Cached(host), resultLookup
+}
+
+// mayAsk reports whether host may be asked for on the LAN: with ask all,
+// every host; otherwise a host of the Corefile (hosts, alias), and one the
+// tailnet of the server block knows, or every host while that tailnet has
+// had no table yet. Without a tailnet in the block, every host, unless the
+// hosts option lists them.
+func (m *MDNS) mayAsk(host string) bool {
+	switch {
+	case m.askAll || m.hosts[host]:
+		return true
+	case m.tailnet != nil:
+		known, loaded := m.tailnet.HostKnown(host)
+		return known || !loaded
+	}
+	return !m.listed
 }
 
 // host returns the mDNS host that qname below zone names, aliases applied,

@@ -240,3 +240,79 @@ func TestMulticastRetry(t *testing.T) {
 		t.Errorf("questions sent with QU = %v; want %v", asked, want)
 	}
 }
+
+// fakeTailnet is the tailnet handler of the server block, as HostKnown
+// shows it.
+type fakeTailnet struct {
+	known  map[string]bool
+	loaded bool // the tailnet has had a table
+}
+
+func (f fakeTailnet) HostKnown(label string) (bool, bool) { return f.known[label], f.loaded }
+
+// TestWhatIsAsked: only a name that can be a LAN host is asked for on the
+// LAN; any other goes to the next plugin at once, without a question.
+func TestWhatIsAsked(t *testing.T) {
+	tailnet := fakeTailnet{known: map[string]bool{"beta": true}, loaded: true}
+	cases := []struct {
+		name      string
+		configure func(*MDNS)
+		host      string
+		asked     bool
+	}{
+		{"a host the tailnet knows", func(m *MDNS) { m.tailnet = tailnet }, "beta", true},
+		{"a public-only name, with a tailnet", func(m *MDNS) { m.tailnet = tailnet }, "blog", false},
+		{"a host of the hosts option, with a tailnet", func(m *MDNS) { m.tailnet, m.hosts["blog"] = tailnet, true }, "blog", true},
+		{"an alias's target, with a tailnet", func(m *MDNS) { m.tailnet, m.hosts["office-printer"] = tailnet, true }, "printer", true},
+		{"any name before the tailnet's first table", func(m *MDNS) { m.tailnet = fakeTailnet{} }, "blog", true},
+		{"ask all, with a tailnet", func(m *MDNS) { m.tailnet, m.askAll = tailnet, true }, "blog", true},
+		{"any name without a tailnet or hosts", nil, "blog", true},
+		{"a host of the hosts option, without a tailnet", func(m *MDNS) { m.hosts["beta"], m.listed = true, true }, "beta", true},
+		{"another name, without a tailnet, with hosts", func(m *MDNS) { m.hosts["beta"], m.listed = true, true }, "blog", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fake := newFakeLAN()
+			m := newTestMDNS(fake, func(m *MDNS) {
+				m.Fall = fall.Root
+				if c.configure != nil {
+					c.configure(m)
+				}
+			})
+			counter := requests.WithLabelValues("", "", "unlisted_fallthrough")
+			before := testutil.ToFloat64(counter)
+			serve(t, m, new(dns.Msg).SetQuestion(c.host+".example.org.", dns.TypeA))
+			target := c.host
+			if a, ok := m.aliases[c.host]; ok {
+				target = a
+			}
+			if got := fake.lookups(target) > 0; got != c.asked {
+				t.Errorf("asked the LAN for %s = %v; want %v", target, got, c.asked)
+			}
+			if got := testutil.ToFloat64(counter) - before; got != map[bool]float64{false: 1, true: 0}[c.asked] {
+				t.Errorf("unlisted_fallthrough grew by %v; want %v", got, !c.asked)
+			}
+		})
+	}
+}
+
+// TestUnlisted: a name that cannot be a LAN host gets
+// NXDOMAIN without fallthrough, and a host in the cache (one a service
+// browse found) is answered although nobody listed it.
+func TestUnlisted(t *testing.T) {
+	fake := newFakeLAN()
+	m := newTestMDNS(fake, func(m *MDNS) { m.tailnet = fakeTailnet{loaded: true} })
+	if _, msg := serve(t, m, new(dns.Msg).SetQuestion("blog.example.org.", dns.TypeA)); msg.Rcode != dns.RcodeNameError || len(msg.Ns) != 1 {
+		t.Errorf("blog: %s, authority %v; want NXDOMAIN with the SOA", dns.RcodeToString[msg.Rcode], msg.Ns)
+	}
+	res := m.res.Load()
+	if f := res.Lookup("beta"); f != nil { // as the browse does
+		<-f.Done()
+	}
+	if _, msg := serve(t, m, new(dns.Msg).SetQuestion("beta.example.org.", dns.TypeA)); len(msg.Answer) != 1 {
+		t.Errorf("beta, in the cache: %v; want its A", msg.Answer)
+	}
+	if got := fake.lookups("blog"); got != 0 {
+		t.Errorf("lookups of blog = %d; want 0", got)
+	}
+}

@@ -18,10 +18,11 @@ const (
 	resultFallthrough               // no answer on the LAN, passed to the next plugin
 	resultBusy                      // too many lookups in flight, passed on
 	resultDown                      // no multicast interface to ask on, passed on
+	resultUnlisted                  // not a host the tailnet or the Corefile names: not asked, passed on
 	numResults
 )
 
-var resultNames = [numResults]string{"answer", "lookup", "nodata", "nxdomain", "fallthrough", "busy_fallthrough", "down_fallthrough"}
+var resultNames = [numResults]string{"answer", "lookup", "nodata", "nxdomain", "fallthrough", "busy_fallthrough", "down_fallthrough", "unlisted_fallthrough"}
 
 // requests counts the queries by result. The resolver's metrics, by
 // interface list, are in internal/lan.

@@ -20,6 +20,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(name, err)
 	}
 	c.OnStartup(func() error {
+		m.tailnet, _ = dnsserver.GetConfig(c).Handler("tailnet").(tailnetHosts)
 		m.res.Store(lan.Acquire(&m.opts))
 		return nil
 	})
@@ -52,6 +53,9 @@ func parse(c *caddy.Controller) (*MDNS, error) {
 			}
 		}
 	}
+	for _, h := range m.aliases {
+		m.hosts[h] = true
+	}
 	m.sync()
 	return m, nil
 }
@@ -77,6 +81,24 @@ func parseOption(c *caddy.Controller, m *MDNS) error {
 		m.opts.Size, err = corefile.Int(c, 1, 10_000_000)
 	case "alias":
 		err = corefile.Alias(c, &m.aliases)
+	case "hosts":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		for _, h := range args {
+			if !corefile.IsLabel(h) {
+				return c.Errf("hosts %q: want a host name, one label", h)
+			}
+			m.hosts[strings.ToLower(h)] = true
+		}
+		m.listed = true
+	case "ask":
+		args := c.RemainingArgs()
+		if len(args) != 1 || args[0] != "all" && args[0] != "known" {
+			return c.Errf("ask: want known or all")
+		}
+		m.askAll = args[0] == "all"
 	case "services":
 		args := c.RemainingArgs()
 		if len(args) == 0 {

@@ -1,6 +1,7 @@
 package mdns
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ func TestParse(t *testing.T) {
 	}{
 		{"defaults", `mdns`, "", func(m *MDNS) string {
 			if m.ttl != 10 || m.timeout != 300*time.Millisecond || m.opts.Size != 10000 || m.opts.MaxTTL != 2*time.Minute ||
-				len(m.opts.Interfaces) != 0 || len(m.opts.Services) != 0 || len(m.aliases) != 0 {
+				len(m.opts.Interfaces) != 0 || len(m.opts.Services) != 0 || len(m.aliases) != 0 || len(m.hosts) != 0 || m.listed || m.askAll {
 				return "defaults differ"
 			}
 			if !slices.Equal(m.Zones, []string{"example.org."}) {
@@ -56,6 +57,39 @@ func TestParse(t *testing.T) {
 			}
 			return ""
 		}},
+		{"hosts, repeated, and the aliases' targets", `mdns {
+			hosts NAS octopi
+			hosts printer-2
+			alias printer office-printer
+		}`, "", func(m *MDNS) string {
+			want := map[string]bool{"nas": true, "octopi": true, "printer-2": true, "office-printer": true}
+			if !maps.Equal(m.hosts, want) || !m.listed || m.askAll {
+				return fmt.Sprintf("hosts %v, listed %v, ask all %v; want %v, true, false", m.hosts, m.listed, m.askAll, want)
+			}
+			return ""
+		}},
+		{"alias alone lists no hosts", "mdns {\n alias printer office-printer\n}", "", func(m *MDNS) string {
+			if m.listed {
+				return "an alias turned the hosts option on"
+			}
+			return ""
+		}},
+		{"ask all", "mdns {\n ask all\n}", "", func(m *MDNS) string {
+			if !m.askAll {
+				return "ask all not set"
+			}
+			return ""
+		}},
+		{"ask known", "mdns {\n ask known\n}", "", func(m *MDNS) string {
+			if m.askAll {
+				return "ask known set ask all"
+			}
+			return ""
+		}},
+		{"hosts without a name", "mdns {\n hosts\n}", "Wrong argument count", nil},
+		{"hosts with a dot", "mdns {\n hosts nas.local\n}", `hosts "nas.local": want a host name, one label`, nil},
+		{"ask something else", "mdns {\n ask some\n}", "ask: want known or all", nil},
+		{"ask without an argument", "mdns {\n ask\n}", "ask: want known or all", nil},
 		{"unknown option", "mdns {\n interfaces eth0\n}", `unknown property "interfaces"`, nil},
 		{"interface without a name", "mdns {\n interface\n}", "Wrong argument count", nil},
 		{"timeout too short", "mdns {\n timeout 1ms\n}", `timeout "1ms": want a duration from 10ms to 5s`, nil},

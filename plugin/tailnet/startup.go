@@ -56,7 +56,11 @@ func (t *Tailnet) onShutdown() error {
 // update builds t's table from a new snapshot. It runs on the watch's
 // goroutine, never on the query path.
 func (t *Tailnet) update(s *watch.Snapshot) {
-	t.table.Store(buildTable(s, t.tableConf))
+	tbl := buildTable(s, t.tableConf)
+	t.table.Store(tbl)
+	if s.Running {
+		t.hosts.Store(tbl)
+	}
 	if t.listen != nil {
 		t.listen.Changed()
 	}

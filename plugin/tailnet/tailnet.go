@@ -61,6 +61,7 @@ type Tailnet struct {
 
 	listen   *listen.Group         // with the listen option; nil without
 	table    atomic.Pointer[table] // nil until the first snapshot
+	hosts    atomic.Pointer[table] // the last table built while Running, for HostKnown; nil before
 	counters counters.Cache
 
 	// Set between OnStartup and OnShutdown.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,18 +20,42 @@ type AddrRec struct {
 // HostRecs is what the cache knows of one host at one moment. It is
 // immutable and safe for concurrent use: an update replaces it.
 type HostRecs struct {
-	V4, V6    []AddrRec // each valid until its Expires; never modified
-	Negative  bool      // the host did not answer or said goodbye; V4 and V6 are empty
-	expires   int64     // unix nanoseconds: when the last record (or the negative entry) expires
-	refreshAt int64     // unix nanoseconds: from then on a query asks for a refresh; 0 for none
+	V4, V6   []AddrRec // each valid until its Expires; never modified
+	Negative bool      // the host did not answer or said goodbye; V4 and V6 are empty
+	// Pending is set while the first lookup of the host is in flight and
+	// has heard of one family only: a record of the other may still come.
+	Pending   bool
+	expires   int64 // unix nanoseconds: when the last record (or the negative entry) expires
+	refreshAt int64 // unix nanoseconds: from then on a query asks for a refresh; 0 for none
 }
 
-// Record is one address record of a host, heard from the LAN.
-type Record struct {
-	Addr  netip.Addr
-	TTL   uint32 // seconds, capped; 0 is a goodbye
-	Flush bool   // the cache-flush bit: the packet has the whole set of its type
+// Has reports whether h has a record of qtype, or whether qtype is one
+// that no lookup answers (neither A nor AAAA), so that waiting is useless.
+func (h *HostRecs) Has(qtype uint16) bool {
+	switch qtype {
+	case dns.TypeA:
+		return len(h.V4) > 0
+	case dns.TypeAAAA:
+		return len(h.V6) > 0
+	}
+	return true
 }
+
+// Record is one address record of a host, heard from the LAN, or, with
+// no Addr, its NSEC record (RFC 6762 §6.1): the families it has no
+// address of.
+type Record struct {
+	Addr  netip.Addr // invalid for an NSEC record
+	TTL   uint32     // seconds, capped; 0 is a goodbye
+	Flush bool       // the cache-flush bit: the packet has the whole set of its type
+	// NoA and NoAAAA, in an NSEC record only: the host has no A, no AAAA
+	// record. They end the wait for that family; they remove nothing.
+	NoA, NoAAAA bool
+}
+
+// NSEC returns the Record for an NSEC record of a host that has no A
+// record (noA), or no AAAA record (noAAAA).
+func NSEC(noA, noAAAA bool) Record { return Record{NoA: noA, NoAAAA: noAAAA} }
 
 // entry is one host in the cache.
 type entry struct {
@@ -101,8 +126,10 @@ func (c *cache) has(host string) bool {
 
 // learn applies the records of one packet about host at now. An entry is
 // made when create is set (a lookup waits for host); otherwise only a host
-// already in the cache is updated. It reports whether the cache changed.
-func (c *cache) learn(host string, recs []Record, create bool, now time.Time) bool {
+// already in the cache is updated. pending says the lookup waits for the
+// other family still; a new entry is then Pending. It reports whether the
+// cache changed.
+func (c *cache) learn(host string, recs []Record, create, pending bool, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[host]
@@ -117,8 +144,21 @@ func (c *cache) learn(host string, recs []Record, create bool, now time.Time) bo
 	if nr.expires <= now.UnixNano() || len(nr.V4)+len(nr.V6) == 0 {
 		nr = &HostRecs{Negative: true, expires: now.Add(c.negTTL).UnixNano()}
 	}
+	nr.Pending = pending && !nr.Negative && (old == nil || old.Negative || old.Pending)
 	c.putLocked(host, e, nr)
 	return true
+}
+
+// settle clears Pending on host, once its lookup ended: what the entry
+// lacks, the host does not have.
+func (c *cache) settle(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[host]; e != nil && e.recs.Pending {
+		nr := *e.recs
+		nr.Pending = false
+		e.recs = &nr
+	}
 }
 
 // fail records that a lookup of host got no answer: unless it has valid
@@ -195,6 +235,9 @@ func merge(old *HostRecs, recs []Record, now time.Time) *HostRecs {
 	}
 	flush4, flush6 := false, false
 	for _, r := range recs {
+		if !r.Addr.IsValid() {
+			continue // NSEC
+		}
 		if r.Flush && r.Addr.Is4() {
 			flush4 = true
 		} else if r.Flush {
@@ -209,6 +252,9 @@ func merge(old *HostRecs, recs []Record, now time.Time) *HostRecs {
 	}
 	t := now.UnixNano()
 	for _, r := range recs {
+		if !r.Addr.IsValid() {
+			continue
+		}
 		if r.Addr.Is4() {
 			nr.V4 = upsert(nr.V4, r, t)
 		} else {

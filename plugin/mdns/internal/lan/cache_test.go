@@ -65,7 +65,7 @@ func TestCacheLearn(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ca, _ := testCache(10)
 			for i, p := range c.packets {
-				ca.learn("beta", p, true, t0.Add(time.Duration(i)*time.Second))
+				ca.learn("beta", p, true, false, t0.Add(time.Duration(i)*time.Second))
 			}
 			if got := addrs(ca, "beta", t0.Add(c.at)); !slices.Equal(got, c.want) {
 				t.Errorf("got %v; want %v", got, c.want)
@@ -76,11 +76,11 @@ func TestCacheLearn(t *testing.T) {
 
 func TestCacheLearnOnlyAsked(t *testing.T) {
 	ca, _ := testCache(10)
-	if ca.learn("beta", []Record{rec("198.18.1.20", 120)}, false, t0) {
+	if ca.learn("beta", []Record{rec("198.18.1.20", 120)}, false, false, t0) {
 		t.Error("learn made an entry for a host nobody asked for")
 	}
 	ca.fail("beta", t0)
-	if !ca.learn("beta", []Record{rec("198.18.1.20", 120)}, false, t0) {
+	if !ca.learn("beta", []Record{rec("198.18.1.20", 120)}, false, false, t0) {
 		t.Error("learn ignored a host with a negative entry")
 	}
 	if got := addrs(ca, "beta", t0); !slices.Equal(got, []string{"198.18.1.20"}) {
@@ -95,10 +95,10 @@ func TestCacheLearnOnlyAsked(t *testing.T) {
 func TestCacheLRU(t *testing.T) {
 	ca, ev := testCache(3)
 	for i := range 3 {
-		ca.learn(fmt.Sprintf("h%d", i), []Record{rec("198.18.1.20", 120)}, true, t0)
+		ca.learn(fmt.Sprintf("h%d", i), []Record{rec("198.18.1.20", 120)}, true, false, t0)
 	}
 	ca.get("h0", t0.UnixNano()) // h1 is now the least recently used
-	ca.learn("h3", []Record{rec("198.18.1.20", 120)}, true, t0)
+	ca.learn("h3", []Record{rec("198.18.1.20", 120)}, true, false, t0)
 	ca.fail("h4", t0)
 	want := map[string]bool{"h0": true, "h1": false, "h2": false, "h3": true, "h4": true}
 	for host, kept := range want {
@@ -116,8 +116,8 @@ func TestCacheLRU(t *testing.T) {
 
 func TestCacheSweep(t *testing.T) {
 	ca, _ := testCache(10)
-	ca.learn("old", []Record{rec("198.18.1.20", 5)}, true, t0)
-	ca.learn("new", []Record{rec("198.18.1.21", 120)}, true, t0)
+	ca.learn("old", []Record{rec("198.18.1.20", 5)}, true, false, t0)
+	ca.learn("new", []Record{rec("198.18.1.21", 120)}, true, false, t0)
 	ca.sweep(t0.Add(10*time.Second).UnixNano(), 100)
 	if ca.has("old") || !ca.has("new") {
 		t.Errorf("after sweep: has(old) = %v, has(new) = %v; want false, true", ca.has("old"), ca.has("new"))
@@ -128,10 +128,10 @@ func TestCacheSweep(t *testing.T) {
 func TestCacheBounded(t *testing.T) {
 	ca, _ := testCache(100)
 	for i := range 100 {
-		ca.learn(fmt.Sprintf("host%d", i), []Record{rec("198.18.0.1", 120), rec("2001:db8::1", 120)}, true, time.Now())
+		ca.learn(fmt.Sprintf("host%d", i), []Record{rec("198.18.0.1", 120), rec("2001:db8::1", 120)}, true, false, time.Now())
 	}
 	for i := range 10000 {
-		ca.learn(fmt.Sprintf("flood%d", i), []Record{rec("198.18.1.20", 120)}, true, time.Now())
+		ca.learn(fmt.Sprintf("flood%d", i), []Record{rec("198.18.1.20", 120)}, true, false, time.Now())
 	}
 	if got := ca.len(); got != 100 {
 		t.Errorf("cache holds %d hosts after a flood; want its size, 100", got)

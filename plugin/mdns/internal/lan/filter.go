@@ -2,14 +2,22 @@ package lan
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
 )
 
+// packet is what a socket says about one packet it received.
+type packet struct {
+	ifIndex  int        // the interface it arrived on
+	src, dst netip.Addr // dst is invalid where the socket does not say
+	hops     int        // its IP TTL or hop limit; 0 where the socket does not say
+}
+
 // receive learns from one packet what passes inspect, and counts the rest.
-func (r *Resolver) receive(l *listener, pkt []byte, ifIndex int, src netip.Addr) {
-	hosts, rejects := r.inspect(l, pkt, ifIndex, src)
+func (r *Resolver) receive(l *listener, pkt []byte, p packet) {
+	hosts, rejects := r.inspect(l, pkt, p)
 	for _, why := range rejects {
 		rejected.WithLabelValues(r.key, why).Inc()
 	}
@@ -18,18 +26,24 @@ func (r *Resolver) receive(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 	}
 }
 
-// inspect checks one packet that arrived on interface ifIndex from src,
-// and returns the address records it may teach, by host, and the reasons
-// for what it ignored. Only responses that arrive on a listened interface,
-// from a source on that link, count; of them, only A and AAAA records of
-// HOST.local for a host that was asked for (in flight or in the cache),
-// with a usable address. TTLs are capped at max_ttl.
-func (r *Resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr) (map[string][]Record, []string) {
-	ifc := l.ifaces[ifIndex]
+// inspect checks one packet, and returns the records it may teach, by
+// host, and the reasons for what it ignored. A response counts only if it
+// arrived on a listened interface with an IP TTL (hop limit) of 255, which
+// no router forwards (RFC 6762 §11), and, unless it was sent to the mDNS
+// group, from a source on that link: §11 deems every packet to the group
+// on-link, so a host answering from a secondary address is heard. Of a
+// response, only the A, AAAA and NSEC records of HOST.local count, for a
+// host that was asked for (in flight or in the cache), and only addresses
+// inside a prefix of the interface: a host's docker bridge or VPN address
+// is of no use to the LAN. TTLs are capped at max_ttl.
+func (r *Resolver) inspect(l *listener, pkt []byte, p packet) (map[string][]Record, []string) {
+	ifc := l.ifaces[p.ifIndex]
 	switch {
 	case ifc == nil:
 		return nil, []string{rejectInterface}
-	case !ifc.onLink(src):
+	case p.hops != 0 && p.hops != 255:
+		return nil, []string{rejectTTL}
+	case !p.dst.IsMulticast() && !ifc.onLink(p.src):
 		return nil, []string{rejectOffLink}
 	}
 	var m dns.Msg
@@ -53,24 +67,16 @@ func (r *Resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 		if !ok || h.Class&0x7fff != dns.ClassINET {
 			continue
 		}
-		var addr netip.Addr
-		switch rr := rr.(type) {
-		case *dns.A:
-			addr, _ = netip.AddrFromSlice(rr.A.To4())
-		case *dns.AAAA:
-			addr, _ = netip.AddrFromSlice(rr.AAAA)
-			if addr.Is4In6() {
-				addr = netip.Addr{}
-			}
-		default:
+		rec, why := record(rr, ifc)
+		switch {
+		case why != "":
+			rejects = append(rejects, why)
 			continue
-		}
-		if !addr.IsGlobalUnicast() || isTailnet(addr) {
-			rejects = append(rejects, rejectAddress)
-			continue
+		case !rec.Addr.IsValid() && !rec.NoA && !rec.NoAAAA:
+			continue // an NSEC that denies no address, or another type
 		}
 		if hosts[host] == nil {
-			if ok, _ := r.wanted(host); !ok {
+			if !r.wanted(host) {
 				rejects = append(rejects, rejectUnasked)
 				continue
 			}
@@ -78,9 +84,37 @@ func (r *Resolver) inspect(l *listener, pkt []byte, ifIndex int, src netip.Addr)
 				hosts = map[string][]Record{}
 			}
 		}
-		hosts[host] = append(hosts[host], Record{Addr: addr, TTL: min(h.Ttl, maxTTL), Flush: h.Class&0x8000 != 0})
+		rec.TTL, rec.Flush = min(h.Ttl, maxTTL), h.Class&0x8000 != 0
+		hosts[host] = append(hosts[host], rec)
 	}
 	return hosts, rejects
+}
+
+// record returns what rr, a record of HOST.local heard on ifc, teaches:
+// an address, or what an NSEC denies; or why it is ignored. Other types
+// return the zero Record.
+func record(rr dns.RR, ifc *iface) (Record, string) {
+	var addr netip.Addr
+	switch rr := rr.(type) {
+	case *dns.A:
+		addr, _ = netip.AddrFromSlice(rr.A.To4())
+	case *dns.AAAA:
+		addr, _ = netip.AddrFromSlice(rr.AAAA)
+		if addr.Is4In6() {
+			addr = netip.Addr{}
+		}
+	case *dns.NSEC:
+		return NSEC(!slices.Contains(rr.TypeBitMap, dns.TypeA), !slices.Contains(rr.TypeBitMap, dns.TypeAAAA)), ""
+	default:
+		return Record{}, ""
+	}
+	switch {
+	case !addr.IsGlobalUnicast() || isTailnet(addr):
+		return Record{}, rejectAddress
+	case !ifc.covers(addr):
+		return Record{}, rejectOffLinkAddress
+	}
+	return Record{Addr: addr}, ""
 }
 
 // localHost returns the lowercase host of a name HOST.local., and whether

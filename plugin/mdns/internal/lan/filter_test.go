@@ -71,8 +71,8 @@ func TestInspect(t *testing.T) {
 			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"additional section counts", response(t, func(m *dns.Msg) { m.Extra, m.Answer = m.Answer, nil }, "beta.local. 120 IN A 198.18.1.20"), 2, onLink,
 			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
-		{"off-link source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("198.51.100.7"),
-			nil, []string{rejectOffLink}},
+		{"off-link source, to the group: on-link by RFC 6762 §11", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("198.51.100.7"),
+			map[string][]Record{"beta": {rec("198.18.1.20", 120)}}, nil},
 		{"other interface", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 3, onLink,
 			nil, []string{rejectInterface}},
 		{"unsolicited host", response(t, nil, "gamma.local. 120 IN A 198.18.1.66"), 2, onLink,
@@ -112,13 +112,23 @@ func TestInspect(t *testing.T) {
 		{"IPv4-mapped, multicast and unspecified addresses", response(t, nil, "beta.local. 120 IN AAAA ::ffff:198.18.1.20",
 			"beta.local. 120 IN A 224.0.0.251", "beta.local. 120 IN AAAA ff02::fb", "beta.local. 120 IN A 0.0.0.0"), 2, onLink,
 			nil, []string{rejectAddress, rejectAddress, rejectAddress, rejectAddress}},
-		{"tailnet source", response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("100.64.0.9"),
-			nil, []string{rejectOffLink}},
+		{"off-link address dropped, the LAN one kept", response(t, nil, "beta.local. 120 IN A 172.19.0.1", "beta.local. 120 IN A 198.18.1.20",
+			"beta.local. 120 IN AAAA 2001:db8:99::20", "beta.local. 120 IN AAAA 2001:db8:1::20"), 2, onLink,
+			map[string][]Record{"beta": {rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}}, []string{rejectOffLinkAddress, rejectOffLinkAddress}},
+		{"NSEC: no AAAA", response(t, nil, "beta.local. 120 IN A 198.18.1.20", "beta.local. 120 IN NSEC beta.local. A"), 2, onLink,
+			map[string][]Record{"beta": {rec("198.18.1.20", 120), {NoAAAA: true, TTL: 120}}}, nil},
+		{"NSEC: no A", response(t, nil, "beta.local. 120 IN NSEC beta.local. AAAA"), 2, onLink,
+			map[string][]Record{"beta": {{NoA: true, TTL: 120}}}, nil},
+		{"NSEC that denies no address", response(t, nil, "beta.local. 120 IN NSEC beta.local. A AAAA"), 2, onLink,
+			nil, nil},
+		{"NSEC of a host nobody asked for", response(t, nil, "gamma.local. 120 IN NSEC gamma.local. A"), 2, onLink,
+			nil, []string{rejectUnasked}},
 	}
 	l := testListener()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, rejects := r.inspect(l, c.pkt, c.ifIndex, c.src)
+			p := packet{ifIndex: c.ifIndex, src: c.src, dst: group, hops: 255}
+			got, rejects := r.inspect(l, c.pkt, p)
 			if !equalLearnt(got, c.want) {
 				t.Errorf("learnt %v; want %v", got, c.want)
 			}
@@ -126,10 +136,58 @@ func TestInspect(t *testing.T) {
 				t.Errorf("rejects %v; want %v", rejects, c.rejects)
 			}
 			if c.want == nil { // through the socket readers' path, the cache stays as it was
-				r.receive(l, c.pkt, c.ifIndex, c.src)
+				r.receive(l, c.pkt, p)
 				if got := addrs(r.cache, "beta", t0); r.cache.len() != 2 || !slices.Equal(got, []string{"negative"}) {
 					t.Errorf("after receive: %d hosts, beta %v; want the 2 asked for, beta negative", r.cache.len(), got)
 				}
+			}
+		})
+	}
+}
+
+// group is the IPv4 mDNS group, as a destination address.
+var group = netip.MustParseAddr("224.0.0.251")
+
+// TestInspectPacket: the IP TTL must be 255, and a unicast response needs
+// a source on the link; one to the group is on-link whatever its source
+// (RFC 6762 §11).
+func TestInspectPacket(t *testing.T) {
+	r := newFakeLAN().resolver(time.Second)
+	r.cache.fail("beta", t0)
+	r.maxTTL = 2 * time.Minute
+	pkt := response(t, nil, "beta.local. 120 IN A 198.18.1.20")
+	self := netip.MustParseAddr("198.18.1.1") // this host's address on the link
+	onLink, offLink := netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("198.51.100.7")
+	cases := []struct {
+		name   string
+		p      packet
+		reject string // "" for learnt
+	}{
+		{"to the group, on-link source", packet{2, onLink, group, 255}, ""},
+		{"to the group, secondary address as source", packet{2, offLink, group, 255}, ""},
+		{"to the group, TTL 254: forwarded by a router", packet{2, onLink, group, 254}, rejectTTL},
+		{"to the group, TTL 1", packet{2, onLink, group, 1}, rejectTTL},
+		{"TTL unknown (the socket does not say)", packet{2, onLink, group, 0}, ""},
+		{"unicast, on-link source", packet{2, onLink, self, 255}, ""},
+		{"unicast, off-link source", packet{2, offLink, self, 255}, rejectOffLink},
+		{"unicast, tailnet source", packet{2, netip.MustParseAddr("100.64.0.9"), self, 255}, rejectOffLink},
+		{"unicast, TTL 64", packet{2, onLink, self, 64}, rejectTTL},
+		{"destination unknown: as unicast", packet{2, offLink, netip.Addr{}, 255}, rejectOffLink},
+		{"IPv6 to the group, hop limit 254", packet{2, netip.MustParseAddr("2001:db8:1::2"), netip.MustParseAddr("ff02::fb"), 254}, rejectTTL},
+		{"IPv6 to the group, off-link source", packet{2, netip.MustParseAddr("2001:db8:99::2"), netip.MustParseAddr("ff02::fb"), 255}, ""},
+		{"IPv6 unicast, link-local source", packet{2, netip.MustParseAddr("fe80::2%veth0"), netip.MustParseAddr("2001:db8:1::1"), 255}, ""},
+		{"IPv6 unicast, off-link source", packet{2, netip.MustParseAddr("2001:db8:99::2"), netip.MustParseAddr("2001:db8:1::1"), 255}, rejectOffLink},
+	}
+	l := testListener()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, rejects := r.inspect(l, pkt, c.p)
+			var want []string
+			if c.reject != "" {
+				want = []string{c.reject}
+			}
+			if !slices.Equal(rejects, want) || (c.reject == "") != (len(got["beta"]) == 1) {
+				t.Errorf("learnt %v, rejects %v; want learnt %v, rejects %v", got, rejects, c.reject == "", want)
 			}
 		})
 	}
@@ -167,14 +225,17 @@ func TestReceive(t *testing.T) {
 	r.query = func(string, bool) error { return nil } // the LAN stays silent
 	l := testListener()
 	done := r.lookup("beta", reasonMiss).any
-	r.receive(l, response(t, nil, "beta.local. 120 IN A 198.18.1.66"), 2, netip.MustParseAddr("198.51.100.7"))
-	r.receive(l, response(t, nil, "gamma.local. 120 IN A 198.18.1.66"), 2, netip.MustParseAddr("198.18.1.2"))
+	onLink := packet{ifIndex: 2, src: netip.MustParseAddr("198.18.1.2"), dst: group, hops: 255}
+	forged := onLink
+	forged.hops = 254
+	r.receive(l, response(t, nil, "beta.local. 120 IN A 198.18.1.66"), forged)
+	r.receive(l, response(t, nil, "gamma.local. 120 IN A 198.18.1.66"), onLink)
 	select {
 	case <-done:
 		t.Fatal("the lookup ended on rejected answers")
 	default:
 	}
-	r.receive(l, response(t, nil, "beta.local. 120 IN A 198.18.1.20"), 2, netip.MustParseAddr("198.18.1.2"))
+	r.receive(l, response(t, nil, "beta.local. 120 IN A 198.18.1.20"), onLink)
 	<-done
 	if got := addrs(r.cache, "beta", t0); !slices.Equal(got, []string{"198.18.1.20"}) {
 		t.Errorf("beta = %v; want only the on-link answer", got)

@@ -33,7 +33,7 @@ func TestAnnouncementFlood(t *testing.T) {
 	conf := Options{Interfaces: []string{"announce"}, Size: defaultSize, MaxTTL: 2 * time.Minute, Window: time.Minute}
 	r := New(conf, func(string, bool) error { return nil }, nil)
 	size := conf.Size
-	l, src := testListener(), netip.MustParseAddr("198.18.1.2")
+	l, p := testListener(), packet{ifIndex: 2, src: netip.MustParseAddr("198.18.1.2"), dst: group, hops: 255}
 	announce := func(host string, i int) []byte {
 		return response(t, func(m *dns.Msg) {
 			for _, rr := range m.Answer {
@@ -47,8 +47,8 @@ func TestAnnouncementFlood(t *testing.T) {
 	for i := range announced {
 		host, stranger := fmt.Sprintf("h%d", i), fmt.Sprintf("u%d", i)
 		f := r.lookup(host, reasonMiss)
-		r.receive(l, announce(host, i), 2, src)
-		r.receive(l, announce(stranger, i), 2, src)
+		r.receive(l, announce(host, i), p)
+		r.receive(l, announce(stranger, i), p)
 		switch {
 		case !isClosed(f.done):
 			t.Fatalf("the announcement of %s did not end its lookup", host)

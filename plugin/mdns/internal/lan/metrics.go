@@ -16,11 +16,13 @@ const (
 
 // Why a packet or a record was ignored: the reason label of rejected_total.
 const (
-	rejectInterface = "interface" // arrived on an interface not listened on
-	rejectOffLink   = "off_link"  // source address not on the receiving link
-	rejectMalformed = "malformed" // not a DNS message, or not a valid mDNS response
-	rejectUnasked   = "unasked"   // a host nobody asked for
-	rejectAddress   = "address"   // link-local, tailnet or other unusable address
+	rejectInterface      = "interface"        // arrived on an interface not listened on
+	rejectTTL            = "ttl"              // IP TTL or hop limit not 255: forwarded by a router
+	rejectOffLink        = "off_link"         // a unicast response from a source not on the receiving link
+	rejectMalformed      = "malformed"        // not a DNS message, or not a valid mDNS response
+	rejectUnasked        = "unasked"          // a host nobody asked for
+	rejectAddress        = "address"          // link-local, tailnet or other unusable address
+	rejectOffLinkAddress = "off_link_address" // an address outside the receiving interface's prefixes
 )
 
 // The metrics of the resolvers, labelled with their interface list.

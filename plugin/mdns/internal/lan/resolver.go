@@ -33,6 +33,14 @@ var log = clog.NewWithPlugin(name)
 // queries for names nobody has cannot turn into a flood of packets.
 const MaxFlights = 256
 
+// grace is how long a lookup waits, after its first answer, for the
+// other address family: a responder that has both answers both questions
+// in one packet (RFC 6762 §6.4), and one that has only one family says so
+// with an NSEC record (§6.1), which ends the wait at once. Without that
+// NSEC, a query for the missing family is answered NODATA this long after
+// the first answer.
+const grace = 30 * time.Millisecond
+
 // rescanEvery is how often the interfaces are read again, and how often
 // expired entries are swept.
 const rescanEvery = 30 * time.Second
@@ -76,12 +84,13 @@ type Flight struct {
 	any        chan struct{} // a first answer came
 	got4, got6 chan struct{} // an A, an AAAA record came
 	start      time.Time
-	timer      *time.Timer // ends the flight
+	timer      *time.Timer // ends the flight: at the window's end, or grace after the first answer
 	retry      *time.Timer // asks again for a multicast answer; may be nil
 }
 
 // Wait returns a channel that is closed when an answer for qtype came: an
-// A or AAAA record for those types, any address record for the others.
+// A or AAAA record for those types, or an NSEC record saying the host has
+// none; any of these for the others.
 func (f *Flight) Wait(qtype uint16) <-chan struct{} {
 	switch qtype {
 	case dns.TypeA:
@@ -93,7 +102,8 @@ func (f *Flight) Wait(qtype uint16) <-chan struct{} {
 }
 
 // Done returns a channel that is closed when the lookup ended: both
-// families came, or its window is over.
+// families came (or were denied by NSEC), grace passed after the first
+// answer, or its window is over.
 func (f *Flight) Done() <-chan struct{} { return f.done }
 
 // newResolver returns a Resolver for the interfaces of key, with empty
@@ -283,6 +293,9 @@ func (r *Resolver) end(host string, f *Flight) bool {
 	delete(r.flights, host)
 	answered := isClosed(f.any)
 	retry := f.retry
+	if answered {
+		r.cache.settle(host) // under mu, so that no Learn marks it pending again
+	}
 	r.mu.Unlock()
 	f.timer.Stop()
 	if retry != nil {
@@ -296,7 +309,7 @@ func (r *Resolver) end(host string, f *Flight) bool {
 	return true
 }
 
-func isClosed(c chan struct{}) bool {
+func isClosed(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
@@ -305,49 +318,66 @@ func isClosed(c chan struct{}) bool {
 	}
 }
 
-// wanted reports whether records of host may enter the cache, and whether
-// they may make a new entry: a lookup of host is in flight.
-func (r *Resolver) wanted(host string) (ok, create bool) {
+// wanted reports whether records of host may enter the cache: a lookup
+// of host is in flight, or it is in the cache.
+func (r *Resolver) wanted(host string) bool {
 	r.mu.Lock()
 	inFlight := r.flights[host] != nil
 	r.mu.Unlock()
-	return inFlight || r.cache.has(host), inFlight
+	return inFlight || r.cache.has(host)
 }
 
 // Learn puts the records of host from one answer or announcement in the
 // cache, if host was asked for (a lookup of it is in flight, or it is in
-// the cache), and tells the lookup waiting for them; it ends once both
-// families came. The sockets' readers call it with what passed the packet
+// the cache), and tells the lookup waiting for them. The lookup ends once
+// both families came or were denied by NSEC, or grace after its first
+// answer. The sockets' readers call it with what passed the packet
 // checks; a Resolver made by New hears the LAN only through it.
 func (r *Resolver) Learn(host string, recs []Record) {
-	ok, create := r.wanted(host)
-	if !ok || !r.cache.learn(host, recs, create, time.Unix(0, r.now())) {
-		return
-	}
+	has4, has6 := families(recs)
 	r.mu.Lock()
 	f := r.flights[host]
-	if f == nil {
+	// Holding mu orders this against end, which settles the entry.
+	pending := f != nil && !((has4 || isClosed(f.got4)) && (has6 || isClosed(f.got6)))
+	if !r.cache.learn(host, recs, f != nil, pending, time.Unix(0, r.now())) || f == nil {
 		r.mu.Unlock()
 		return
 	}
-	for _, l := range recs {
-		got := f.got6
-		if l.Addr.Is4() {
-			got = f.got4
-		}
-		if l.TTL > 0 && !isClosed(got) {
-			close(got)
-		}
+	if has4 && !isClosed(f.got4) {
+		close(f.got4)
 	}
-	if !isClosed(f.any) && (isClosed(f.got4) || isClosed(f.got6)) {
+	if has6 && !isClosed(f.got6) {
+		close(f.got6)
+	}
+	if !isClosed(f.any) && (has4 || has6) {
 		close(f.any)
 		lookupDuration.WithLabelValues(r.key, "true").Observe(time.Since(f.start).Seconds())
+		if time.Until(f.start.Add(r.window)) > grace {
+			f.timer.Reset(grace) // end may then run twice; the second call does nothing
+		}
 	}
-	both := isClosed(f.got4) && isClosed(f.got6)
+	both := !pending
 	r.mu.Unlock()
 	if both {
 		r.end(host, f)
 	}
+}
+
+// families reports whether recs answer, or deny with NSEC, the A and the
+// AAAA question. A goodbye answers nothing.
+func families(recs []Record) (has4, has6 bool) {
+	for _, l := range recs {
+		switch {
+		case !l.Addr.IsValid():
+			has4, has6 = has4 || l.NoA, has6 || l.NoAAAA
+		case l.TTL == 0:
+		case l.Addr.Is4():
+			has4 = true
+		default:
+			has6 = true
+		}
+	}
+	return has4, has6
 }
 
 // maintain opens the listener, refreshes the entries asked for near their

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -53,7 +54,7 @@ func TestReloadLowers(t *testing.T) {
 	old := &Options{Interfaces: []string{noInterface}, Size: 50, MaxTTL: 10 * time.Minute, Window: time.Second, NegTTL: 30 * time.Second}
 	r := Acquire(old)
 	for i := range 50 {
-		r.cache.learn(fmt.Sprintf("h%d", i), []Record{rec("198.18.1.20", 120)}, true, time.Now())
+		r.cache.learn(fmt.Sprintf("h%d", i), []Record{rec("198.18.1.20", 120)}, true, false, time.Now())
 	}
 	settings := func() (int, time.Duration, time.Duration, time.Duration) {
 		r.mu.Lock()
@@ -173,5 +174,63 @@ func TestExpiryAndRefresh(t *testing.T) {
 				t.Errorf("refresh asked = %v; want %v", refresh, s.wantRefresh)
 			}
 		})
+	}
+}
+
+// TestOneFamily: a host with one family ends the lookup's wait for the
+// other at once when its responder says so with NSEC (RFC 6762 §6.1),
+// and grace after the first answer when it does not; meanwhile its entry
+// is Pending, so that a query for the missing type waits instead of
+// getting NODATA before the other family had its chance.
+func TestOneFamily(t *testing.T) {
+	cases := []struct {
+		name string
+		recs []Record
+	}{
+		{"with NSEC", []Record{rec("198.18.1.30", 120), NSEC(false, true)}},
+		{"without NSEC", []Record{rec("198.18.1.30", 120)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newFakeLAN().resolver(time.Hour) // only an answer ends the lookup
+			r.query = func(string, bool) error { return nil }
+			f := r.Lookup("printer")
+			r.Learn("printer", c.recs)
+			if !isClosed(f.Wait(dns.TypeA)) {
+				t.Error("the wait for A did not end on the A record")
+			}
+			nsec := len(c.recs) == 2
+			if got := isClosed(f.Done()); got != nsec {
+				t.Errorf("lookup ended at once = %v; want %v", got, nsec)
+			}
+			if recs := r.Cached("printer"); recs == nil || recs.Pending == nsec {
+				t.Errorf("entry %+v; want Pending %v", recs, !nsec)
+			}
+			select {
+			case <-f.Done(): // grace, never the hour-long window
+			case <-time.After(10 * time.Second):
+				t.Fatal("the lookup did not end after its first answer")
+			}
+			if !isClosed(f.Wait(dns.TypeAAAA)) && nsec {
+				t.Error("the wait for AAAA did not end on the NSEC")
+			}
+			recs := r.Cached("printer")
+			if recs == nil || recs.Pending || recs.Has(dns.TypeAAAA) || !recs.Has(dns.TypeA) {
+				t.Errorf("after the lookup: %+v; want the A, no AAAA, not pending", recs)
+			}
+		})
+	}
+}
+
+// TestBothFamiliesInOnePacket: A and AAAA in one answer end the lookup at
+// once and make one entry, never Pending.
+func TestBothFamiliesInOnePacket(t *testing.T) {
+	r := newFakeLAN().resolver(time.Hour) // the fake LAN answers beta with both, within send
+	f := r.Lookup("beta")
+	if !isClosed(f.Done()) {
+		t.Fatal("the lookup still waits after both families came")
+	}
+	if recs := r.Cached("beta"); recs == nil || recs.Pending || !recs.Has(dns.TypeA) || !recs.Has(dns.TypeAAAA) {
+		t.Errorf("beta: %+v; want A and AAAA, not pending", recs)
 	}
 }

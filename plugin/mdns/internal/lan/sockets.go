@@ -40,12 +40,14 @@ type iface struct {
 // onLink reports whether src is on the link of ifc: inside one of its
 // prefixes, or an IPv6 link-local address (which arrived on this link).
 func (ifc *iface) onLink(src netip.Addr) bool {
-	if src.Is6() && src.IsLinkLocalUnicast() {
-		return true
-	}
-	src = src.WithZone("")
+	return src.Is6() && src.IsLinkLocalUnicast() || ifc.covers(src)
+}
+
+// covers reports whether a is inside one of ifc's prefixes.
+func (ifc *iface) covers(a netip.Addr) bool {
+	a = a.WithZone("")
 	for _, p := range ifc.prefixes {
-		if p.Contains(src) {
+		if p.Contains(a) {
 			return true
 		}
 	}
@@ -170,24 +172,26 @@ func (r *Resolver) open() error {
 	if pc, err := lc.ListenPacket(r.ctx, "udp4", "0.0.0.0:5353"); err == nil {
 		c := ipv4.NewPacketConn(pc)
 		c.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true)
+		c.SetControlMessage(ipv4.FlagTTL, true) // where unsupported (Windows), TTLs go unchecked
 		c.SetMulticastTTL(255)
 		r.c4 = c
 		r.wg.Go(func() {
-			r.read(pc, func(b []byte) (int, int, net.Addr, error) {
+			r.read(pc, func(b []byte) (int, packet, error) {
 				n, cm, src, err := c.ReadFrom(b)
-				return n, ifIndex4(cm), src, err
+				return n, packet4(cm, src), err
 			})
 		})
 	}
 	if pc, err := lc.ListenPacket(r.ctx, "udp6", "[::]:5353"); err == nil {
 		c := ipv6.NewPacketConn(pc)
 		c.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst, true)
+		c.SetControlMessage(ipv6.FlagHopLimit, true)
 		c.SetMulticastHopLimit(255)
 		r.c6 = c
 		r.wg.Go(func() {
-			r.read(pc, func(b []byte) (int, int, net.Addr, error) {
+			r.read(pc, func(b []byte) (int, packet, error) {
 				n, cm, src, err := c.ReadFrom(b)
-				return n, ifIndex6(cm), src, err
+				return n, packet6(cm, src), err
 			})
 		})
 	} else if r.c4 == nil {
@@ -196,18 +200,33 @@ func (r *Resolver) open() error {
 	return nil
 }
 
-func ifIndex4(cm *ipv4.ControlMessage) int {
-	if cm == nil {
-		return 0
+// packet4 and packet6 return what a control message says of a packet
+// from src; without one, the packet arrived on no interface listened on.
+func packet4(cm *ipv4.ControlMessage, src net.Addr) packet {
+	p := packet{src: addrOf(src)}
+	if cm != nil {
+		p.ifIndex, p.hops = cm.IfIndex, cm.TTL
+		p.dst, _ = netip.AddrFromSlice(cm.Dst.To4())
 	}
-	return cm.IfIndex
+	return p
 }
 
-func ifIndex6(cm *ipv6.ControlMessage) int {
-	if cm == nil {
-		return 0
+func packet6(cm *ipv6.ControlMessage, src net.Addr) packet {
+	p := packet{src: addrOf(src)}
+	if cm != nil {
+		p.ifIndex, p.hops = cm.IfIndex, cm.HopLimit
+		p.dst, _ = netip.AddrFromSlice(cm.Dst)
+		p.dst = p.dst.Unmap()
 	}
-	return cm.IfIndex
+	return p
+}
+
+// addrOf returns the address of a UDP source, or the zero Addr.
+func addrOf(a net.Addr) netip.Addr {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		return ua.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // closeListener closes the sockets, which ends their readers.
@@ -224,10 +243,10 @@ func (r *Resolver) closeListener() {
 
 // read receives packets until the socket is closed. It runs until the
 // resolver's ctx is cancelled, then returns nil.
-func (r *Resolver) read(pc net.PacketConn, readFrom func([]byte) (int, int, net.Addr, error)) error {
+func (r *Resolver) read(pc net.PacketConn, readFrom func([]byte) (int, packet, error)) error {
 	buf := make([]byte, 9000) // the largest mDNS message (RFC 6762 §17)
 	for {
-		n, ifIndex, src, err := readFrom(buf)
+		n, p, err := readFrom(buf)
 		if r.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 			return nil
 		}
@@ -239,12 +258,11 @@ func (r *Resolver) read(pc net.PacketConn, readFrom func([]byte) (int, int, net.
 			}
 			continue
 		}
-		ua, ok := src.(*net.UDPAddr)
 		l := r.lst.Load()
-		if !ok || l == nil {
+		if !p.src.IsValid() || l == nil {
 			continue
 		}
-		r.receive(l, buf[:n], ifIndex, ua.AddrPort().Addr().Unmap())
+		r.receive(l, buf[:n], p)
 	}
 }
 
