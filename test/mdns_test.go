@@ -221,21 +221,23 @@ func TestMDNSBrowse(t *testing.T) {
 	}
 }
 
-// TestMDNSSpoof: an answer from a source that is not on the link, or for a
-// host nobody asked for, does not get in; an on-link announcement for a
-// host that was asked for does.
+// TestMDNSSpoof: an announcement that arrives with IP TTL 254 (an on-link
+// source forged behind a router), or for a host nobody asked for, does not
+// get in; an announcement to the group for a host that was asked for does,
+// from the host's LAN address or from a secondary address of its
+// interface (RFC 6762 §11).
 func TestMDNSSpoof(t *testing.T) {
 	lan := lantest.Start(t)
 	h := lan.AddHost(t)
-	offLink := netip.MustParseAddr("198.51.100.7")
-	h.IP(t, "addr", "add", offLink.String()+"/32", "dev", h.Iface)
+	secondary := netip.MustParseAddr("198.51.100.7")
+	h.IP(t, "addr", "add", secondary.String()+"/32", "dev", h.Iface)
 	_, server := startCoreDNS(t, mdnsCorefile(lan.Bridge))
 	waitListening(t, lan.Bridge)
 	evil := lanAddr(lan, false, 66).String()
 	ask := func(name string) *dns.Msg { return exchange(t, server, name+".example.net", dns.TypeA) }
-	spoof := func(t *testing.T, src netip.Addr, host, reason string) {
+	spoof := func(t *testing.T, src netip.Addr, ttl int, host, reason string) {
 		before := metric(t, "coredns_mdns_rejected_total", "reason", reason)
-		h.Spoof(t, lantest.SpoofArgs{Iface: h.Iface, Src: src, Count: 5,
+		h.Spoof(t, lantest.SpoofArgs{Iface: h.Iface, Src: src, Count: 5, TTL: ttl,
 			Records: []string{host + ".local. 120 IN A " + evil}})
 		if reason == "" {
 			time.Sleep(100 * time.Millisecond)
@@ -249,24 +251,31 @@ func TestMDNSSpoof(t *testing.T) {
 		}
 	}
 
-	t.Run("off-link source", func(t *testing.T) {
+	t.Run("forged behind a router: TTL 254", func(t *testing.T) {
 		ask("victim") // asked for: its answers are welcome, from the link
-		spoof(t, offLink, "victim", "off_link")
+		spoof(t, h.IPv4, 254, "victim", "ttl")
 		if r := ask("victim"); r.Rcode != dns.RcodeNameError {
 			t.Errorf("victim: %s %v; want NXDOMAIN", dns.RcodeToString[r.Rcode], answers(r))
 		}
 	})
 	t.Run("unsolicited host", func(t *testing.T) {
-		spoof(t, h.IPv4, "intruder", "unasked")
+		spoof(t, h.IPv4, 0, "intruder", "unasked")
 		if r := ask("intruder"); r.Rcode != dns.RcodeNameError {
 			t.Errorf("intruder: %s %v; want NXDOMAIN", dns.RcodeToString[r.Rcode], answers(r))
 		}
 	})
 	t.Run("on-link announcement of an asked host", func(t *testing.T) {
 		ask("late") // nobody answers: a negative entry
-		spoof(t, h.IPv4, "late", "")
+		spoof(t, h.IPv4, 0, "late", "")
 		if r := ask("late"); !hasA(r, lanAddr(lan, false, 66)) {
 			t.Errorf("late: %s %v; want the announced %s", dns.RcodeToString[r.Rcode], answers(r), evil)
+		}
+	})
+	t.Run("announcement from a secondary address", func(t *testing.T) {
+		ask("second")
+		spoof(t, secondary, 0, "second", "")
+		if r := ask("second"); !hasA(r, lanAddr(lan, false, 66)) {
+			t.Errorf("second: %s %v; want the announced %s", dns.RcodeToString[r.Rcode], answers(r), evil)
 		}
 	})
 }

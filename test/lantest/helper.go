@@ -48,6 +48,20 @@ type SpoofArgs struct {
 	Src     netip.Addr // an address of the host; need not be on the LAN's prefix
 	Records []string   // the answer records, in zone file format
 	Count   int
+	TTL     int // the IP TTL; 0 for 255. 254 is what a packet sent from one router away arrives with
+}
+
+// RawArgs configures a raw responder: it answers every IPv4 question for
+// Host.local with Records, from Src:5353, with IP TTL TTL, to the IPv4
+// group (by unicast to the asker with Unicast), until it is stopped. It
+// prints "answered" for each answer.
+type RawArgs struct {
+	Iface   string
+	Host    string     // without ".local"
+	Src     netip.Addr // an address of the host; need not be on the LAN's prefix
+	Records []string   // the answer records, in zone file format: no NSEC unless listed
+	TTL     int        // the IP TTL; 0 for 255
+	Unicast bool
 }
 
 // RunResponder starts a hashicorp/mdns responder in h's namespace and
@@ -57,6 +71,17 @@ func (h *Host) RunResponder(t testing.TB, args ResponderArgs) *Process {
 	p := h.startHelper(t, "responder", args)
 	if !p.waitLine("ready", 15*time.Second) {
 		t.Fatalf("responder in %s did not start:\n%s", h.Netns, p.Output())
+	}
+	return p
+}
+
+// RunRaw starts a raw responder in h's namespace and waits until it
+// listens.
+func (h *Host) RunRaw(t testing.TB, args RawArgs) *Process {
+	t.Helper()
+	p := h.startHelper(t, "raw", args)
+	if !p.waitLine("ready", 15*time.Second) {
+		t.Fatalf("raw responder in %s did not start:\n%s", h.Netns, p.Output())
 	}
 	return p
 }
@@ -103,6 +128,11 @@ func HelperMain() int {
 		if err = json.Unmarshal([]byte(os.Getenv(envArgs)), &a); err == nil {
 			err = spoof(a)
 		}
+	case "raw":
+		var a RawArgs
+		if err = json.Unmarshal([]byte(os.Getenv(envArgs)), &a); err == nil {
+			err = rawRespond(a)
+		}
 	default:
 		err = fmt.Errorf("unknown helper %q", mode)
 	}
@@ -114,8 +144,15 @@ func HelperMain() int {
 }
 
 // respond serves a host and a service with hashicorp/mdns until stdin
-// closes, SIGTERM comes, or helperLife passes.
+// closes, SIGTERM comes, or helperLife passes. hashicorp/mdns answers by
+// unicast with the system's default TTL, and mdns hears only TTL 255
+// (RFC 6762 §11), so the namespace's default is set to 255 first.
 func respond(a ResponderArgs) error {
+	for _, f := range []string{"/proc/sys/net/ipv4/ip_default_ttl", "/proc/sys/net/ipv6/conf/all/hop_limit", "/proc/sys/net/ipv6/conf/" + a.Iface + "/hop_limit"} {
+		if err := os.WriteFile(f, []byte("255"), 0o644); err != nil {
+			return err
+		}
+	}
 	ifi, err := net.InterfaceByName(a.Iface)
 	if err != nil {
 		return err
@@ -186,7 +223,7 @@ func spoof(a SpoofArgs) error {
 	if err := p.SetMulticastInterface(ifi); err != nil {
 		return err
 	}
-	p.SetMulticastTTL(255)
+	p.SetMulticastTTL(ttlOr255(a.TTL))
 	group := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
 	for range a.Count {
 		if _, err := p.WriteTo(pkt, nil, group); err != nil {
@@ -196,4 +233,85 @@ func spoof(a SpoofArgs) error {
 	}
 	fmt.Println("sent", a.Count)
 	return nil
+}
+
+func ttlOr255(ttl int) int {
+	if ttl == 0 {
+		return 255
+	}
+	return ttl
+}
+
+// rawRespond answers the questions for a.Host.local, as RawArgs says,
+// until stdin closes, SIGTERM comes, or helperLife passes.
+func rawRespond(a RawArgs) error {
+	ifi, err := net.InterfaceByName(a.Iface)
+	if err != nil {
+		return err
+	}
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
+	for _, s := range a.Records {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			return err
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	pkt, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: 5353})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p := ipv4.NewPacketConn(c)
+	group := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
+	if err := p.JoinGroup(ifi, group); err != nil {
+		return err
+	}
+	if err := p.SetMulticastInterface(ifi); err != nil {
+		return err
+	}
+	p.SetMulticastLoopback(false)
+	p.SetMulticastTTL(ttlOr255(a.TTL))
+	p.SetTTL(ttlOr255(a.TTL))
+	name := dns.CanonicalName(a.Host + ".local.")
+	go func() {
+		buf := make([]byte, 9000)
+		for {
+			n, _, from, err := p.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var q dns.Msg
+			if q.Unpack(buf[:n]) != nil || q.Response || !asks(&q, name) {
+				continue
+			}
+			to := net.Addr(group)
+			if a.Unicast {
+				to = from
+			}
+			// The source is Src, by IP_PKTINFO, whatever address the socket is bound to.
+			if _, err := p.WriteTo(pkt, &ipv4.ControlMessage{Src: a.Src.AsSlice(), IfIndex: ifi.Index}, to); err != nil {
+				fmt.Println("error:", err)
+				continue
+			}
+			fmt.Println("answered", from)
+		}
+	}()
+	fmt.Println("ready")
+	waitForEnd()
+	return nil
+}
+
+// asks reports whether q has a question for name, a canonical name.
+func asks(q *dns.Msg, name string) bool {
+	for _, qq := range q.Question {
+		if dns.CanonicalName(qq.Name) == name {
+			return true
+		}
+	}
+	return false
 }

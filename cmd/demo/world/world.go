@@ -207,6 +207,11 @@ func serveLAN(iface string) (stop func(), err error) {
 	}); err != nil {
 		return nil, err
 	}
+	// hashicorp/mdns answers by unicast with the default IP TTL, and mdns
+	// hears only TTL 255 (RFC 6762 §11); this namespace is the world's own.
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_default_ttl", []byte("255"), 0o644); err != nil {
+		return nil, fmt.Errorf("mdns responder: %w", err)
+	}
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, err
