@@ -14,13 +14,13 @@ import (
 )
 
 // rawHost starts a raw responder for args.Host on a host of its own
-// (each binds port 5353 in its namespace), with args.Src defaulting to
-// the host's LAN address and args.Iface to its interface.
-func rawHost(t *testing.T, lan *lantest.LAN, args lantest.RawArgs, setup func(*lantest.Host)) *lantest.Host {
+// (each binds port 5353 in its namespace), after setup; args.Src defaults
+// to the host's IPv4 LAN address, args.Iface is its interface.
+func rawHost(t *testing.T, lan *lantest.LAN, args lantest.RawArgs, setup func(*lantest.Host, *lantest.RawArgs)) *lantest.Host {
 	t.Helper()
 	h := lan.AddHost(t)
 	if setup != nil {
-		setup(h)
+		setup(h, &args)
 	}
 	args.Iface = h.Iface
 	if !args.Src.IsValid() {
@@ -43,7 +43,8 @@ func rejectedSince(t *testing.T, reason string) func() float64 {
 // answer to the group from a secondary address of the host's interface is
 // on-link (RFC 6762 §11); one that arrives with IP TTL 254, as a forged
 // on-link source from behind a router does, is ignored and counted, and
-// so is a unicast answer from an off-link source.
+// so is a unicast answer from an off-link source. IPv6 likewise, with the
+// hop limit.
 func TestMDNSOnLink(t *testing.T) {
 	lan := lantest.Start(t)
 	docker, secondary, forged, unicast := lanAddr(lan, false, 50), lanAddr(lan, false, 51), lanAddr(lan, false, 52), lanAddr(lan, false, 53)
@@ -52,14 +53,34 @@ func TestMDNSOnLink(t *testing.T) {
 		"docker-host.local. 120 IN AAAA 2001:db8:ffff::1"}}, nil)
 	rawHost(t, lan, lantest.RawArgs{Host: "second", Src: netip.MustParseAddr("198.51.100.21"),
 		Records: []string{"second.local. 120 IN A " + secondary.String()}},
-		func(h *lantest.Host) { h.IP(t, "addr", "add", "198.51.100.21/32", "dev", h.Iface) })
+		func(h *lantest.Host, _ *lantest.RawArgs) { h.IP(t, "addr", "add", "198.51.100.21/32", "dev", h.Iface) })
 	rawHost(t, lan, lantest.RawArgs{Host: "forged", TTL: 254, Records: []string{"forged.local. 120 IN A " + forged.String()}}, nil)
 	rawHost(t, lan, lantest.RawArgs{Host: "uni", Src: netip.MustParseAddr("198.51.100.22"), Unicast: true,
 		Records: []string{"uni.local. 120 IN A " + unicast.String()}},
-		func(h *lantest.Host) { h.IP(t, "addr", "add", "198.51.100.22/32", "dev", h.Iface) })
+		func(h *lantest.Host, _ *lantest.RawArgs) { h.IP(t, "addr", "add", "198.51.100.22/32", "dev", h.Iface) })
+	fromIPv6 := func(h *lantest.Host, a *lantest.RawArgs) { a.Src = h.IPv6 }
+	v6, v6Forged := lanAddr(lan, true, 54), lanAddr(lan, true, 55)
+	rawHost(t, lan, lantest.RawArgs{Host: "six", Records: []string{
+		"six.local. 120 IN AAAA 2001:db8:ffff::54", "six.local. 120 IN AAAA " + v6.String()}}, fromIPv6)
+	rawHost(t, lan, lantest.RawArgs{Host: "six-forged", TTL: 254, Records: []string{"six-forged.local. 120 IN AAAA " + v6Forged.String()}}, fromIPv6)
 	_, server := startCoreDNS(t, mdnsCorefile(lan.Bridge))
 	waitListening(t, lan.Bridge)
 
+	t.Run("IPv6: off-link address dropped, LAN address kept", func(t *testing.T) {
+		r := exchange(t, server, "six.example.net", dns.TypeAAAA)
+		if got, want := answers(r), []string{"six.example.net. 10 AAAA " + v6.String()}; !slices.Equal(got, want) {
+			t.Errorf("answers = %q; want %q", got, want)
+		}
+	})
+	t.Run("IPv6: hop limit 254", func(t *testing.T) {
+		ttl := rejectedSince(t, "ttl")
+		if r := exchange(t, server, "six-forged.example.net", dns.TypeAAAA); r.Rcode != dns.RcodeNameError {
+			t.Errorf("six-forged: %s %v; want NXDOMAIN", dns.RcodeToString[r.Rcode], answers(r))
+		}
+		if got := ttl(); got < 1 {
+			t.Errorf("rejected{reason=ttl} grew by %v; want at least 1", got)
+		}
+	})
 	t.Run("off-link address dropped, LAN address kept", func(t *testing.T) {
 		offLink := rejectedSince(t, "off_link_address")
 		r := exchange(t, server, "docker-host.example.net", dns.TypeA)

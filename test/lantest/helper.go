@@ -2,6 +2,7 @@ package lantest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	stdlog "log"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/hashicorp/mdns"
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // The helper process is the test binary started again, in a host's
@@ -51,10 +53,10 @@ type SpoofArgs struct {
 	TTL     int // the IP TTL; 0 for 255. 254 is what a packet sent from one router away arrives with
 }
 
-// RawArgs configures a raw responder: it answers every IPv4 question for
-// Host.local with Records, from Src:5353, with IP TTL TTL, to the IPv4
-// group (by unicast to the asker with Unicast), until it is stopped. It
-// prints "answered" for each answer.
+// RawArgs configures a raw responder: it answers every question for
+// Host.local in the family of Src with Records, from Src:5353, with IP TTL
+// (hop limit) TTL, to the mDNS group (by unicast to the asker with
+// Unicast), until it is stopped. It prints "answered" for each answer.
 type RawArgs struct {
 	Iface   string
 	Host    string     // without ".local"
@@ -261,27 +263,16 @@ func rawRespond(a RawArgs) error {
 	if err != nil {
 		return err
 	}
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: 5353})
+	c, err := listenRaw(a, ifi)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	p := ipv4.NewPacketConn(c)
-	group := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
-	if err := p.JoinGroup(ifi, group); err != nil {
-		return err
-	}
-	if err := p.SetMulticastInterface(ifi); err != nil {
-		return err
-	}
-	p.SetMulticastLoopback(false)
-	p.SetMulticastTTL(ttlOr255(a.TTL))
-	p.SetTTL(ttlOr255(a.TTL))
+	defer c.close()
 	name := dns.CanonicalName(a.Host + ".local.")
 	go func() {
 		buf := make([]byte, 9000)
 		for {
-			n, _, from, err := p.ReadFrom(buf)
+			n, from, err := c.read(buf)
 			if err != nil {
 				return
 			}
@@ -289,12 +280,11 @@ func rawRespond(a RawArgs) error {
 			if q.Unpack(buf[:n]) != nil || q.Response || !asks(&q, name) {
 				continue
 			}
-			to := net.Addr(group)
+			to := c.group
 			if a.Unicast {
 				to = from
 			}
-			// The source is Src, by IP_PKTINFO, whatever address the socket is bound to.
-			if _, err := p.WriteTo(pkt, &ipv4.ControlMessage{Src: a.Src.AsSlice(), IfIndex: ifi.Index}, to); err != nil {
+			if err := c.write(pkt, to); err != nil {
 				fmt.Println("error:", err)
 				continue
 			}
@@ -304,6 +294,56 @@ func rawRespond(a RawArgs) error {
 	fmt.Println("ready")
 	waitForEnd()
 	return nil
+}
+
+// rawConn is a raw responder's socket on port 5353, of either family.
+type rawConn struct {
+	group net.Addr
+	read  func([]byte) (int, net.Addr, error)
+	write func([]byte, net.Addr) error // from a.Src, by IP_PKTINFO, whatever the socket is bound to
+	close func() error
+}
+
+// listenRaw listens on port 5353 of the family of a.Src, joined to its
+// mDNS group on ifi, sending with the IP TTL (hop limit) a asks for.
+func listenRaw(a RawArgs, ifi *net.Interface) (*rawConn, error) {
+	ttl := ttlOr255(a.TTL)
+	if a.Src.Is6() {
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{Port: 5353})
+		if err != nil {
+			return nil, err
+		}
+		p := ipv6.NewPacketConn(c)
+		group := &net.UDPAddr{IP: net.ParseIP("ff02::fb"), Port: 5353, Zone: ifi.Name}
+		if err := errors.Join(p.JoinGroup(ifi, group), p.SetMulticastInterface(ifi), p.SetMulticastLoopback(false),
+			p.SetMulticastHopLimit(ttl), p.SetHopLimit(ttl)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return &rawConn{group: group, close: c.Close,
+			read: func(b []byte) (int, net.Addr, error) { n, _, from, err := p.ReadFrom(b); return n, from, err },
+			write: func(b []byte, to net.Addr) error {
+				_, err := p.WriteTo(b, &ipv6.ControlMessage{Src: a.Src.AsSlice(), IfIndex: ifi.Index}, to)
+				return err
+			}}, nil
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: 5353})
+	if err != nil {
+		return nil, err
+	}
+	p := ipv4.NewPacketConn(c)
+	group := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
+	if err := errors.Join(p.JoinGroup(ifi, group), p.SetMulticastInterface(ifi), p.SetMulticastLoopback(false),
+		p.SetMulticastTTL(ttl), p.SetTTL(ttl)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &rawConn{group: group, close: c.Close,
+		read: func(b []byte) (int, net.Addr, error) { n, _, from, err := p.ReadFrom(b); return n, from, err },
+		write: func(b []byte, to net.Addr) error {
+			_, err := p.WriteTo(b, &ipv4.ControlMessage{Src: a.Src.AsSlice(), IfIndex: ifi.Index}, to)
+			return err
+		}}, nil
 }
 
 // asks reports whether q has a question for name, a canonical name.
