@@ -134,7 +134,7 @@ func TestMDNSOneFamily(t *testing.T) {
 	waitListening(t, lan.Bridge)
 	for _, host := range []string{"avahi4", "nsec4", "plain4"} {
 		t.Run(host, func(t *testing.T) {
-			misses := metric(t, "coredns_mdns_lookups_total", "reason", "miss")
+			misses := metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss")
 			start := time.Now()
 			r := exchange(t, server, host+".example.net", dns.TypeAAAA)
 			took := time.Since(start)
@@ -147,7 +147,7 @@ func TestMDNSOneFamily(t *testing.T) {
 			if r := exchange(t, server, host+".example.net", dns.TypeA); !hasA(r, v4) {
 				t.Errorf("A: %v; want %s", answers(r), v4)
 			}
-			if got := metric(t, "coredns_mdns_lookups_total", "reason", "miss") - misses; got != 1 {
+			if got := metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss") - misses; got != 1 {
 				t.Errorf("lookups for AAAA then A = %v; want 1: both are asked together", got)
 			}
 			t.Logf("first AAAA of IPv4-only %s: NODATA after %s", host, took)
@@ -206,7 +206,7 @@ func TestMDNSDeviceChain(t *testing.T) {
 	}
 
 	t.Run("public-only names: no mDNS question", func(t *testing.T) {
-		misses := metric(t, "coredns_mdns_lookups_total", "reason", "miss")
+		misses := metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss")
 		var first []time.Duration
 		for i := range 30 {
 			r, took := timed(fmt.Sprintf("blog%d.example.org", i), dns.TypeA)
@@ -215,7 +215,7 @@ func TestMDNSDeviceChain(t *testing.T) {
 			}
 			first = append(first, took)
 		}
-		if got := metric(t, "coredns_mdns_lookups_total", "reason", "miss") - misses; got != 0 {
+		if got := metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss") - misses; got != 0 {
 			t.Errorf("mDNS lookups for 30 public-only names = %v; want 0", got)
 		}
 		report("first lookup of a public-only name (fallback, tailnet, mdns, public)", first)
