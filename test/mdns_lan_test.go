@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/coredns/caddy"
 
 	"github.com/miekg/dns"
 
@@ -248,4 +251,39 @@ func TestMDNSDeviceChain(t *testing.T) {
 			func(r *dns.Msg) bool { return hasA(r, lanAddr(lan, false, 20)) })
 		t.Logf("beta answered with its LAN address %s after it left the tailnet", took)
 	})
+}
+
+// TestMDNSReloadLowers: a reload that lowers size and max_ttl lowers them
+// on the resolver the server blocks share: the cache shrinks to the new
+// size at once, and a host learnt afterwards is answered within the new
+// cap.
+func TestMDNSReloadLowers(t *testing.T) {
+	lan := lantest.Start(t)
+	lan.AddHost(t).RunAvahi(t, map[string][]netip.Addr{"beta": {lanAddr(lan, false, 20)}, "gamma": {lanAddr(lan, false, 21)}})
+	inst, server := startCoreDNS(t, mdnsCorefile(lan.Bridge, "size 50", "ttl 60", "timeout 50ms"))
+	waitListening(t, lan.Bridge)
+	var wg sync.WaitGroup
+	for i := range 20 { // nobody has them: 20 negative entries, one wait
+		wg.Go(func() { exchange(t, server, fmt.Sprintf("nosuch%d.example.org", i), dns.TypeA) })
+	}
+	wg.Wait()
+	if r := exchange(t, server, "beta.example.net", dns.TypeA); len(r.Answer) != 1 || r.Answer[0].Header().Ttl != 60 {
+		t.Fatalf("beta before the reload: %v; want its A with TTL 60", answers(r))
+	}
+	if got := metric(t, "coredns_mdns_entries", "interfaces", lan.Bridge); got != 21 {
+		t.Fatalf("entries before the reload = %v; want 21", got)
+	}
+	next, err := inst.Restart(caddy.CaddyfileInput{Contents: []byte(mdnsCorefile(lan.Bridge, "size 5", "ttl 60", "timeout 50ms", "max_ttl 5s")),
+		Filepath: "Corefile", ServerTypeName: "dns"})
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	t.Cleanup(func() { next.Stop(); next.ShutdownCallbacks() })
+	server = next.Servers()[0].LocalAddr().String()
+	if got := metric(t, "coredns_mdns_entries", "interfaces", lan.Bridge); got != 5 {
+		t.Errorf("entries after the reload = %v; want the new size, 5", got)
+	}
+	if r := exchange(t, server, "gamma.example.net", dns.TypeA); len(r.Answer) != 1 || r.Answer[0].Header().Ttl > 5 {
+		t.Errorf("gamma after the reload: %v; want its A with a TTL of at most the new max_ttl, 5s", answers(r))
+	}
 }
