@@ -110,4 +110,6 @@ func TestParse(t *testing.T) {
 
 func TestParseErrorNamesTheLine(t *testing.T) {
 	fixture.ErrorNamesLine(t, parse, "mdns {\n ttl 10\n bogus\n}", 3)
+	fixture.ErrorNamesLine(t, parse, "mdns {\n hosts nas\n hosts a.b\n}", 3)
+	fixture.ErrorNamesLine(t, parse, "mdns {\n ask\n}", 2)
 }
