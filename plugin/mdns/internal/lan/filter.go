@@ -43,7 +43,7 @@ func (r *Resolver) inspect(l *listener, pkt []byte, p packet) (map[string][]Reco
 		return nil, []string{rejectInterface}
 	case p.hops != 0 && p.hops != 255:
 		return nil, []string{rejectTTL}
-	case !p.dst.IsMulticast() && !ifc.onLink(p.src):
+	case !toGroup(p.dst) && !ifc.onLink(p.src):
 		return nil, []string{rejectOffLink}
 	}
 	var m dns.Msg
@@ -88,6 +88,18 @@ func (r *Resolver) inspect(l *listener, pkt []byte, p packet) (map[string][]Reco
 		hosts[host] = append(hosts[host], rec)
 	}
 	return hosts, rejects
+}
+
+// The mDNS groups as destination addresses.
+var (
+	groupAddr4 = netip.AddrFrom4([4]byte{224, 0, 0, 251})
+	groupAddr6 = netip.MustParseAddr("ff02::fb")
+)
+
+// toGroup reports whether dst is an mDNS group.
+func toGroup(dst netip.Addr) bool {
+	dst = dst.WithZone("")
+	return dst == groupAddr4 || dst == groupAddr6
 }
 
 // record returns what rr, a record of HOST.local heard on ifc, teaches:

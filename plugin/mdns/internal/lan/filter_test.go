@@ -173,6 +173,7 @@ func TestInspectPacket(t *testing.T) {
 		{"unicast, tailnet source", packet{2, netip.MustParseAddr("100.64.0.9"), self, 255}, rejectOffLink},
 		{"unicast, TTL 64", packet{2, onLink, self, 64}, rejectTTL},
 		{"destination unknown: as unicast", packet{2, offLink, netip.Addr{}, 255}, rejectOffLink},
+		{"another multicast group, off-link source", packet{2, offLink, netip.MustParseAddr("224.0.0.1"), 255}, rejectOffLink},
 		{"IPv6 to the group, hop limit 254", packet{2, netip.MustParseAddr("2001:db8:1::2"), netip.MustParseAddr("ff02::fb"), 254}, rejectTTL},
 		{"IPv6 to the group, off-link source", packet{2, netip.MustParseAddr("2001:db8:99::2"), netip.MustParseAddr("ff02::fb"), 255}, ""},
 		{"IPv6 unicast, link-local source", packet{2, netip.MustParseAddr("fe80::2%veth0"), netip.MustParseAddr("2001:db8:1::1"), 255}, ""},
