@@ -144,7 +144,8 @@ func (c *cache) learn(host string, recs []Record, create, pending bool, now time
 	if nr.expires <= now.UnixNano() || len(nr.V4)+len(nr.V6) == 0 {
 		nr = &HostRecs{Negative: true, expires: now.Add(c.negTTL).UnixNano()}
 	}
-	nr.Pending = pending && !nr.Negative && (old == nil || old.Negative || old.Pending)
+	// A refresh of a live entry is not pending: it knew both families.
+	nr.Pending = pending && !nr.Negative && (old == nil || old.Negative || old.Pending || old.expires <= now.UnixNano())
 	c.putLocked(host, e, nr)
 	return true
 }

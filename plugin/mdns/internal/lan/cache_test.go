@@ -137,3 +137,37 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("cache holds %d hosts after a flood; want its size, 100", got)
 	}
 }
+
+// TestCachePending: an entry is Pending while the lookup that made it
+// waits for the other family; a refresh of a live entry never is, and
+// settle ends it.
+func TestCachePending(t *testing.T) {
+	cases := []struct {
+		name   string
+		before []Record // learnt at t0; nil for no entry
+		at     time.Duration
+		want   bool
+	}{
+		{"new host", nil, 0, true},
+		{"after a negative entry", []Record{}, time.Second, true},
+		{"refresh of a live entry", []Record{rec("198.18.1.20", 120), rec("2001:db8:1::20", 120)}, time.Second, false},
+		{"after every record expired", []Record{rec("198.18.1.20", 5)}, 6 * time.Second, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ca, _ := testCache(10)
+			if c.before != nil {
+				ca.learn("beta", c.before, true, false, t0)
+			}
+			ca.learn("beta", []Record{rec("198.18.1.21", 120)}, true, true, t0.Add(c.at))
+			_, recs := ca.get("beta", t0.Add(c.at).UnixNano())
+			if recs == nil || recs.Pending != c.want {
+				t.Fatalf("entry %+v; want Pending %v", recs, c.want)
+			}
+			ca.settle("beta")
+			if _, recs := ca.get("beta", t0.Add(c.at).UnixNano()); recs.Pending {
+				t.Error("still pending after settle")
+			}
+		})
+	}
+}
