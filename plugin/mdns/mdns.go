@@ -70,6 +70,9 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	if z == "" || !policy.FromContext(ctx).Allows(policy.LAN) {
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil
+	}
 	state.Zone = z
 	if state.Name() == z {
 		return m.reply(ctx, state, dns.RcodeSuccess, m.apex(state), resultAnswer)

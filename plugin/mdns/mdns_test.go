@@ -240,3 +240,30 @@ func TestMulticastRetry(t *testing.T) {
 		t.Errorf("questions sent with QU = %v; want %v", asked, want)
 	}
 }
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented.
+func TestNotAQuery(t *testing.T) {
+	cases := []struct {
+		name   string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion("example.org.", c.qtype)
+			q.Opcode = c.opcode
+			rcode, msg := serve(t, m, q)
+			if rcode != dns.RcodeSuccess || msg == nil || msg.Rcode != c.rcode || len(msg.Answer) > 0 {
+				t.Errorf("ServeDNS = %d, reply %v; want 0 and a %s reply without answers", rcode, msg, dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+}

@@ -89,6 +89,9 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if z == "" {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil
+	}
 	state.Zone = z
 	if !policy.FromContext(ctx).Allows(policy.Tailnet) {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)

@@ -266,3 +266,37 @@ func TestPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented, in the zone and its reverse zones, whatever the name.
+func TestNotAQuery(t *testing.T) {
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", "example.org.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", "example.org.", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"AXFR of a reverse zone", "100.in-addr.arpa.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", "example.org.", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"NOTIFY for a host", "hub.example.org.", dns.TypeA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", "example.org.", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion(c.qname, c.qtype)
+			q.Opcode = c.opcode
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, err := tn.ServeDNS(context.Background(), rec, q)
+			if err != nil || rcode != dns.RcodeSuccess || rec.Msg == nil {
+				t.Fatalf("ServeDNS = %d, %v, wrote %v; want 0, nil and a reply", rcode, err, rec.Msg)
+			}
+			if rec.Msg.Rcode != c.rcode || len(rec.Msg.Answer) > 0 {
+				t.Errorf("got %s with %d answers; want %s and none", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer), dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+}
