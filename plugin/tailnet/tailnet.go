@@ -98,7 +98,7 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	}
 	tbl := t.table.Load()
 	if state.Name() == z {
-		return t.answer(ctx, state, t.apex(state, tbl), nil, resultAnswer)
+		return t.serveApex(ctx, state, tbl)
 	}
 	if !tbl.serving() {
 		return t.pass(ctx, state, resultDown)

@@ -300,3 +300,44 @@ func TestNotAQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestApex: the tailnet owns SOA and NS at the apex; every other type
+// there is the public zone's, passed on with fallthrough (and counted as
+// a fallthrough), NODATA without.
+func TestApex(t *testing.T) {
+	cases := []struct {
+		name     string
+		qname    string
+		qtype    uint16
+		fall     fall.F
+		wantNext bool
+		result   string
+	}{
+		{"SOA is ours", "example.org.", dns.TypeSOA, fall.Root, false, "answer"},
+		{"NS is ours", "example.org.", dns.TypeNS, fall.Root, false, "answer"},
+		{"A goes to the public zone", "example.org.", dns.TypeA, fall.Root, true, "fallthrough"},
+		{"MX goes to the public zone", "Example.ORG.", dns.TypeMX, fall.Root, true, "fallthrough"},
+		{"HTTPS goes to the public zone", "example.org.", dns.TypeHTTPS, fall.Root, true, "fallthrough"},
+		{"A without fallthrough is NODATA", "example.org.", dns.TypeA, fall.Zero, false, "nodata"},
+		{"A outside the fallthrough zones is NODATA", "example.org.", dns.TypeA, fallZones("example.net."), false, "nodata"},
+		{"reverse zone apex TXT goes on", "100.in-addr.arpa.", dns.TypeTXT, fall.Root, true, "fallthrough"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = c.fall })
+			counter := requests.WithLabelValues("", "", c.result)
+			before := testutil.ToFloat64(counter)
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, _ := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.qname, c.qtype))
+			if gotNext := rcode == nextRcode && rec.Msg == nil; gotNext != c.wantNext {
+				t.Fatalf("went to the next plugin = %v; want %v", gotNext, c.wantNext)
+			}
+			if !c.wantNext && (rec.Msg.Rcode != dns.RcodeSuccess || (c.result == "nodata") != (len(rec.Msg.Answer) == 0)) {
+				t.Errorf("got %s with %d answers; want NOERROR, %s", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer), c.result)
+			}
+			if got := testutil.ToFloat64(counter) - before; got != 1 {
+				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
+	}
+}
