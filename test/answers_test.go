@@ -70,4 +70,3 @@ func TestDeviceAnswers(t *testing.T) {
 		})
 	}
 }
-
