@@ -28,13 +28,18 @@ func (t *Tailnet) serveApex(ctx context.Context, state request.Request, tbl *tab
 }
 
 // apex returns the records for a query of the zone's apex: SOA and NS,
-// and nil for other types.
+// both for ANY (RFC 8482 §4.1: a subset, the RRsets that are ours, as a
+// host's ANY gets its addresses), and nil for other types.
 func (t *Tailnet) apex(state request.Request, tbl *table) []dns.RR {
+	soa := func() dns.RR { return t.soa(state.Zone, tbl, t.ttl) }
+	ns := func() dns.RR { return &dns.NS{Hdr: t.hdr(state.Zone, dns.TypeNS), Ns: nameserver(state.Zone, tbl)} }
 	switch state.QType() {
 	case dns.TypeSOA:
-		return []dns.RR{t.soa(state.Zone, tbl, t.ttl)}
+		return []dns.RR{soa()}
 	case dns.TypeNS:
-		return []dns.RR{&dns.NS{Hdr: t.hdr(state.Zone, dns.TypeNS), Ns: nameserver(state.Zone, tbl)}}
+		return []dns.RR{ns()}
+	case dns.TypeANY:
+		return []dns.RR{soa(), ns()}
 	}
 	return nil
 }
