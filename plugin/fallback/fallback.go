@@ -24,6 +24,11 @@ const name = "fallback"
 
 var log = clog.NewWithPlugin(name)
 
+// privateNegTTL bounds, in seconds, how long a cache keeps the NXDOMAIN of
+// a private name that no source of ours passed on with its SOA: as short
+// as tailnet's answers, so the name is back as soon as its host is.
+const privateNegTTL = 1
+
 // Fallback is the plugin handler.
 type Fallback struct {
 	Next  plugin.Handler
@@ -77,14 +82,16 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return dns.RcodeSuccess, nil
 	}
 	if !d.Allows(policy.Public) {
-		return f.private(ctx, state, reply, d)
+		return f.private(ctx, state, z, reply, d)
 	}
 	return f.upstream(ctx, w, asked, reasonOf(reply, rcode))
 }
 
-// private answers a name that must never get the public answer: with what
-// an allowed source said, or else NXDOMAIN.
-func (f *Fallback) private(ctx context.Context, state request.Request, reply *dns.Msg, d *policy.Decision) (int, error) {
+// private answers a name of zone z that must never get the public answer:
+// with what an allowed source said, or else NXDOMAIN. The NXDOMAIN carries
+// an SOA, so that caches keep it (RFC 2308 §3): that of the source of ours
+// that passed the name on, else the chain's, else one made for z.
+func (f *Fallback) private(ctx context.Context, state request.Request, z string, reply *dns.Msg, d *policy.Decision) (int, error) {
 	if reply != nil && d.AnsweredBy != 0 {
 		state.W.WriteMsg(reply)
 		return dns.RcodeSuccess, nil
@@ -92,12 +99,25 @@ func (f *Fallback) private(ctx context.Context, state request.Request, reply *dn
 	m := new(dns.Msg)
 	m.SetRcode(state.Req, dns.RcodeNameError)
 	m.Authoritative = true
-	if reply != nil {
-		m.Ns = reply.Ns // keep the chain's SOA for negative caching
-	}
+	m.Ns = []dns.RR{privateSOA(z, reply, d)}
 	state.W.WriteMsg(m)
 	privateBlocked.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx)).Inc()
 	return dns.RcodeSuccess, nil
+}
+
+// privateSOA is the SOA for the NXDOMAIN of a private name of zone z.
+func privateSOA(z string, reply *dns.Msg, d *policy.Decision) dns.RR {
+	if d.SOA != nil {
+		return d.SOA
+	}
+	if reply != nil {
+		for _, rr := range reply.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				return soa
+			}
+		}
+	}
+	return zone.SOA(z, z, 0, privateNegTTL)
 }
 
 // upstream asks the public upstreams and writes their answer, or SERVFAIL

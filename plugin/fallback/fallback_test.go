@@ -296,3 +296,45 @@ func TestNotAQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivateNXDOMAINHasSOA: the NXDOMAIN of a private name carries an SOA
+// (RFC 2308 §3), whichever way the chain failed to answer it.
+func TestPrivateNXDOMAINHasSOA(t *testing.T) {
+	up := newUpstream(t)
+	tailnetSOA := test.SOA("example.org. 1 IN SOA hub.example.org. hostmaster.example.org. 7 7200 1800 86400 1")
+	publicSOA := test.SOA("example.org. 60 IN SOA ns1.example.org. hostmaster.example.org. 3 7200 1800 86400 60")
+	passes := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		if d := policy.FromContext(ctx); d.WantsSOA() {
+			d.SOA = tailnetSOA
+		}
+		return dns.RcodeServerFailure, nil // fell off the chain's end
+	})
+	public := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		m := new(dns.Msg).SetRcode(r, dns.RcodeNameError)
+		m.Ns = []dns.RR{test.NS("example.org. 60 IN NS ns1.example.org."), publicSOA}
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
+	})
+	cases := []struct {
+		name string
+		next plugin.Handler
+		want string
+	}{
+		{"the SOA of the source that passed it on", passes, tailnetSOA.String()},
+		{"the chain's SOA", public, publicSOA.String()},
+		{"nothing answered: an SOA for the zone", nil, "example.org.\t1\tIN\tSOA\texample.org. hostmaster.example.org. 0 7200 1800 86400 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTestFallback(t, up.Addr, c.next, func(f *Fallback) { f.rules.add("registry", []string{"tailnet", "lan"}) })
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			f.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("registry.example.org.", dns.TypeA))
+			if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeNameError {
+				t.Fatalf("got %v; want NXDOMAIN", rec.Msg)
+			}
+			if len(rec.Msg.Ns) != 1 || rec.Msg.Ns[0].String() != c.want {
+				t.Errorf("authority %v; want only %s", rec.Msg.Ns, c.want)
+			}
+		})
+	}
+}
