@@ -5,6 +5,7 @@ package fallback
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 
@@ -129,7 +130,7 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if f.ede {
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
-	rcode, err := f.up.fwd.ServeDNS(ctx, ew, r)
+	rcode, err := f.ask(ctx, ew, r)
 	if plugin.ClientWrite(rcode) && err == nil {
 		return rcode, nil
 	}
@@ -140,6 +141,57 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	ew.code, ew.text = dns.ExtendedErrorCodeNoReachableAuthority, "fallback: no upstream answered ("+reason+")"
 	ew.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// ask asks the upstreams, over the client's transport. An upstream that
+// truncates a UDP answer the client has room for (its EDNS buffer is
+// larger than 512 bytes and than the truncated answer) is asked again over
+// TCP, as a recursive resolver would, and the whole answer is written: the
+// server truncates it for the client only as far as the client's buffer
+// requires.
+func (f *Fallback) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	if f.up.forceTCP || state.Proto() != "udp" || state.Size() <= dns.MinMsgSize {
+		return f.up.fwd.ServeDNS(ctx, w, r)
+	}
+	tw := &tcWriter{ResponseWriter: w, room: state.Size()}
+	rcode, err := f.up.fwd.ServeDNS(ctx, tw, r)
+	if tw.held == nil {
+		return rcode, err
+	}
+	if rcode, err = f.up.fwd.ServeDNS(ctx, tcpWriter{w}, r); plugin.ClientWrite(rcode) && err == nil {
+		return rcode, nil
+	}
+	w.WriteMsg(tw.held) // no answer over TCP: the truncated one is better than none
+	return dns.RcodeSuccess, nil
+}
+
+// tcWriter holds back a truncated answer that the client has room for more
+// of, so that it can be asked for again over TCP.
+type tcWriter struct {
+	dns.ResponseWriter
+	room int      // the client's buffer, in bytes
+	held *dns.Msg // the truncated answer held back; nil if none
+}
+
+func (w *tcWriter) WriteMsg(m *dns.Msg) error {
+	if m.Truncated && m.Len() < w.room {
+		w.held = m
+		return nil
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// tcpWriter makes a UDP client look like a TCP one, which makes forward
+// ask the upstreams over TCP.
+type tcpWriter struct{ dns.ResponseWriter }
+
+func (w tcpWriter) RemoteAddr() net.Addr {
+	a, _ := w.ResponseWriter.RemoteAddr().(*net.UDPAddr)
+	if a == nil {
+		return &net.TCPAddr{}
+	}
+	return &net.TCPAddr{IP: a.IP, Port: a.Port, Zone: a.Zone}
 }
 
 // reasonOf names why the chain's result went to the upstreams: the rcode
