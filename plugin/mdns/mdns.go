@@ -89,9 +89,12 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	if z == "" || !policy.FromContext(ctx).Allows(policy.LAN) {
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil
+	}
 	state.Zone = z
 	if state.Name() == z {
-		return m.reply(ctx, state, dns.RcodeSuccess, m.apex(state), resultAnswer)
+		return m.serveApex(ctx, state)
 	}
 	res := m.res.Load()
 	if res == nil || !res.Listening() {
@@ -178,6 +181,9 @@ func (m *MDNS) host(qname, z string) string {
 func (m *MDNS) pass(ctx context.Context, state request.Request, r result) (int, error) {
 	if m.Fall.Through(state.Name()) {
 		m.count(ctx, r)
+		if d := policy.FromContext(ctx); d.WantsSOA() {
+			d.SOA = m.soa(state.Zone)
+		}
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, state.W, state.Req)
 	}
 	return m.reply(ctx, state, dns.RcodeNameError, nil, resultNXDomain)
@@ -209,14 +215,16 @@ func (m *MDNS) count(ctx context.Context, r result) {
 func (m *MDNS) addresses(state request.Request, recs *lan.HostRecs, now int64) []dns.RR {
 	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
 	var rrs []dns.RR
-	switch state.QType() {
-	case dns.TypeA:
+	qtype := state.QType()
+	// ANY gets the A and AAAA records, as in tailnet (RFC 8482 §4.1).
+	if qtype == dns.TypeA || qtype == dns.TypeANY {
 		for _, a := range recs.V4 {
 			if ttl, ok := m.ttlAt(a, now); ok {
 				rrs = append(rrs, &dns.A{Hdr: zone.Header(owner, dns.TypeA, ttl), A: a.IP})
 			}
 		}
-	case dns.TypeAAAA:
+	}
+	if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
 		for _, a := range recs.V6 {
 			if ttl, ok := m.ttlAt(a, now); ok {
 				rrs = append(rrs, &dns.AAAA{Hdr: zone.Header(owner, dns.TypeAAAA, ttl), AAAA: a.IP})
@@ -235,14 +243,33 @@ func (m *MDNS) ttlAt(a lan.AddrRec, now int64) (uint32, bool) {
 	return min(m.ttl, uint32((left+int64(time.Second)-1)/int64(time.Second))), true
 }
 
+// serveApex answers a query for the zone's apex, as tailnet does: SOA
+// and NS are the plugin's; every other type is the public zone's, passed
+// on with fallthrough and NODATA without.
+func (m *MDNS) serveApex(ctx context.Context, state request.Request) (int, error) {
+	rrs := m.apex(state)
+	if rrs == nil && m.Fall.Through(state.Name()) {
+		m.count(ctx, resultFallthrough)
+		return plugin.NextOrFailure(m.Name(), m.Next, ctx, state.W, state.Req)
+	}
+	r := resultAnswer
+	if rrs == nil {
+		r = resultNoData
+	}
+	return m.reply(ctx, state, dns.RcodeSuccess, rrs, r)
+}
+
 // apex returns the records for a query of the zone's apex: SOA and NS,
-// and nothing (NODATA) for other types.
+// both for ANY, and nil for other types.
 func (m *MDNS) apex(state request.Request) []dns.RR {
+	ns := func() dns.RR { return &dns.NS{Hdr: zone.Header(state.Zone, dns.TypeNS, m.ttl), Ns: "ns." + state.Zone} }
 	switch state.QType() {
 	case dns.TypeSOA:
 		return []dns.RR{m.soa(state.Zone)}
 	case dns.TypeNS:
-		return []dns.RR{&dns.NS{Hdr: zone.Header(state.Zone, dns.TypeNS, m.ttl), Ns: "ns." + state.Zone}}
+		return []dns.RR{ns()}
+	case dns.TypeANY: // both, as in tailnet (RFC 8482 §4.1)
+		return []dns.RR{m.soa(state.Zone), ns()}
 	}
 	return nil
 }

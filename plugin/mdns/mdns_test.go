@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
@@ -51,6 +52,10 @@ func TestServeDNS(t *testing.T) {
 			Answer: []dns.RR{test.A("shortlived.example.org. 3 IN A 198.18.1.40")}}},
 		{"NODATA for AAAA of a v4-only host", test.Case{Qname: "office-printer.example.org.", Qtype: dns.TypeAAAA,
 			Ns: []dns.RR{test.SOA(soaLine())}}},
+		{"ANY gets A and AAAA (RFC 8482)", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.A("beta.example.org. 10 IN A 198.18.1.20"), test.AAAA("beta.example.org. 10 IN AAAA 2001:db8:1::20")}}},
+		{"apex ANY gets SOA and NS", test.Case{Qname: "example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.NS("example.org. 10 IN NS ns.example.org."), test.SOA(soaLine())}}},
 		{"NODATA for another type", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeMX,
 			Ns: []dns.RR{test.SOA(soaLine())}}},
 		{"NXDOMAIN with SOA", test.Case{Qname: "nosuch.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
@@ -314,5 +319,77 @@ func TestUnlisted(t *testing.T) {
 	}
 	if got := fake.lookups("blog"); got != 0 {
 		t.Errorf("lookups of blog = %d; want 0", got)
+	}
+}
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented.
+func TestNotAQuery(t *testing.T) {
+	cases := []struct {
+		name   string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion("example.org.", c.qtype)
+			q.Opcode = c.opcode
+			rcode, msg := serve(t, m, q)
+			if rcode != dns.RcodeSuccess || msg == nil || msg.Rcode != c.rcode || len(msg.Answer) > 0 {
+				t.Errorf("ServeDNS = %d, reply %v; want 0 and a %s reply without answers", rcode, msg, dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+}
+
+// TestApex: SOA and NS at the apex are the plugin's; every other type
+// there is the public zone's, passed on with fallthrough, NODATA without.
+func TestApex(t *testing.T) {
+	cases := []struct {
+		name     string
+		qtype    uint16
+		fall     fall.F
+		wantNext bool
+	}{
+		{"SOA is ours", dns.TypeSOA, fall.Root, false},
+		{"NS is ours", dns.TypeNS, fall.Root, false},
+		{"A goes to the public zone", dns.TypeA, fall.Root, true},
+		{"MX goes to the public zone", dns.TypeMX, fall.Root, true},
+		{"A without fallthrough is NODATA", dns.TypeA, fall.Zero, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = c.fall })
+			rcode, msg := serve(t, m, new(dns.Msg).SetQuestion("example.org.", c.qtype))
+			if gotNext := rcode == nextRcode && msg == nil; gotNext != c.wantNext {
+				t.Fatalf("went to the next plugin = %v; want %v", gotNext, c.wantNext)
+			}
+			if !c.wantNext && msg.Rcode != dns.RcodeSuccess {
+				t.Errorf("rcode %s; want NOERROR", dns.RcodeToString[msg.Rcode])
+			}
+		})
+	}
+}
+
+// TestPassLeavesSOA: a private name passed on leaves the zone's SOA for
+// the fallback's NXDOMAIN; a public one leaves nothing.
+func TestPassLeavesSOA(t *testing.T) {
+	m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = fall.Root })
+	for _, c := range []struct {
+		allowed policy.Source
+		want    bool
+	}{{policy.LAN, true}, {policy.All, false}} {
+		d := &policy.Decision{Allowed: c.allowed}
+		m.ServeDNS(policy.NewContext(context.Background(), d), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion("nosuch.example.org.", dns.TypeA))
+		if got := d.SOA != nil && d.SOA.String() == test.SOA(soaLine()).String(); got != c.want {
+			t.Errorf("allowed %v: left SOA %v; want one: %v", c.allowed, d.SOA, c.want)
+		}
 	}
 }

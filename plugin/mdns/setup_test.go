@@ -28,7 +28,7 @@ func TestParse(t *testing.T) {
 			}
 			return ""
 		}},
-		{"every option", `mdns example.org example.net {
+		{"every option", `mdns example.org lan.example.org {
 			interface eth0 eth1
 			interface wlan0
 			timeout 500ms
@@ -40,7 +40,7 @@ func TestParse(t *testing.T) {
 			fallthrough example.org
 		}`, "", func(m *MDNS) string {
 			switch {
-			case !slices.Equal(m.Zones, []string{"example.org.", "example.net."}):
+			case !slices.Equal(m.Zones, []string{"example.org.", "lan.example.org."}):
 				return "zones differ"
 			case !slices.Equal(m.opts.Interfaces, []string{"eth0", "eth1", "wlan0"}):
 				return "interfaces differ"
@@ -52,7 +52,7 @@ func TestParse(t *testing.T) {
 				return "aliases differ"
 			case !slices.Equal(m.opts.Services, []string{"_workstation._tcp", "_ssh._tcp"}):
 				return "services differ"
-			case !m.Fall.Through("x.example.org.") || m.Fall.Through("x.example.net."):
+			case !m.Fall.Through("x.example.org.") || m.Fall.Through("x.example.com."):
 				return "fallthrough differs"
 			}
 			return ""
@@ -101,6 +101,15 @@ func TestParse(t *testing.T) {
 		{"alias with a dot", "mdns {\n alias a.b printer\n}", "single DNS labels", nil},
 		{"services without a type", "mdns {\n services\n}", "Wrong argument count", nil},
 		{"services with a bad type", "mdns {\n services workstation\n}", "want a service type", nil},
+		{"an interface written as a zone", "mdns nosuch0", `zone "nosuch0" is not inside this server block's zones (example.org.); to ask on network interface nosuch0, write 'interface nosuch0' in the block`, nil},
+		{"a zone outside the server block", "mdns example.com", `zone "example.com" is not inside this server block's zones (example.org.)`, nil},
+		{"a zone inside the server block", "mdns lan.example.org", "", func(m *MDNS) string {
+			if len(m.Zones) != 1 || m.Zones[0] != "lan.example.org." {
+				return "zones " + strings.Join(m.Zones, " ") + "; want lan.example.org."
+			}
+			return ""
+		}},
+		{"alias to itself", "mdns {\n alias printer printer\n}", `alias "printer" to itself`, nil},
 		{"twice", "mdns\nmdns", "this plugin", nil},
 	}
 	for _, c := range cases {
@@ -109,7 +118,19 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrorNamesTheLine(t *testing.T) {
-	fixture.ErrorNamesLine(t, parse, "mdns {\n ttl 10\n bogus\n}", 3)
-	fixture.ErrorNamesLine(t, parse, "mdns {\n hosts nas\n hosts a.b\n}", 3)
-	fixture.ErrorNamesLine(t, parse, "mdns {\n ask\n}", 2)
+	cases := []struct {
+		name  string
+		input string
+		line  int
+	}{
+		{"unknown option", "mdns {\n ttl 10\n bogus\n}", 3},
+		{"a host with a dot", "mdns {\n hosts nas\n hosts a.b\n}", 3},
+		{"ask without an argument", "mdns {\n ask\n}", 2},
+		{"an interface written as a zone", "mdns nosuch0", 1},
+		{"a zone outside the server block", "mdns example.com", 1},
+		{"alias to itself", "mdns {\n ttl 10\n alias printer printer\n}", 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { fixture.ErrorNamesLine(t, parse, c.input, c.line) })
+	}
 }

@@ -90,13 +90,16 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if z == "" {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil
+	}
 	state.Zone = z
 	if !policy.FromContext(ctx).Allows(policy.Tailnet) {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
 	tbl := t.table.Load()
 	if state.Name() == z {
-		return t.answer(ctx, state, t.apex(state, tbl), nil, resultAnswer)
+		return t.serveApex(ctx, state, tbl)
 	}
 	if !tbl.serving() {
 		return t.pass(ctx, state, resultDown)
@@ -127,6 +130,9 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 func (t *Tailnet) pass(ctx context.Context, state request.Request, result result) (int, error) {
 	if t.Fall.Through(state.Name()) {
 		t.count(ctx, result)
+		if d := policy.FromContext(ctx); d.WantsSOA() {
+			d.SOA = t.soa(state.Zone, t.table.Load(), t.ttl)
+		}
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
 	}
 	return t.reply(ctx, state, dns.RcodeNameError, nil, t.ttl, resultNXDomain)
@@ -170,7 +176,7 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 	qtype := state.QType()
 	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
 	var rrs []dns.RR
-	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
+	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
 		target := e.host + "." + state.Zone
 		if !equalFold(owner, target) {
 			rrs = append(rrs, &dns.CNAME{Hdr: t.hdr(owner, dns.TypeCNAME), Target: target})
@@ -187,12 +193,15 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 			continue
 		}
 		anyReachable = true
-		switch qtype {
-		case dns.TypeA:
+		// ANY gets the A and AAAA records (RFC 8482 §4.1 lets a responder
+		// answer with a subset): they are all a name here owns, two small
+		// RRsets, and what the clients that still ask ANY want.
+		if qtype == dns.TypeA || qtype == dns.TypeANY {
 			for _, ip := range n.IP4 {
 				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: ip})
 			}
-		case dns.TypeAAAA:
+		}
+		if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
 			for _, ip := range n.IP6 {
 				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
 			}

@@ -59,6 +59,12 @@ func TestServeDNS(t *testing.T) {
 			Answer: []dns.RR{test.A("web.example.org. 10 IN A 100.64.0.3"), test.A("web.example.org. 10 IN A 100.64.0.5")}}},
 		{"tag alias AAAA from the one peer that has one", test.Case{Qname: "web.example.org.", Qtype: dns.TypeAAAA,
 			Answer: []dns.RR{test.AAAA("web.example.org. 10 IN AAAA fd7a:115c:a1e0::3")}}},
+		{"ANY gets A and AAAA (RFC 8482)", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2"), test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2")}}},
+		{"ANY of a v4-only peer gets its A", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.A("beta.example.org. 10 IN A 100.64.0.5")}}},
+		{"apex ANY gets SOA and NS", test.Case{Qname: "example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.NS("example.org. 10 IN NS self.example.org."), test.SOA(soaLine)}}},
 		{"NODATA for another type", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeMX,
 			Ns: []dns.RR{test.SOA(soaLine)}}},
 		{"NODATA for AAAA of a v4-only peer", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeAAAA,
@@ -75,12 +81,16 @@ func TestServeDNS(t *testing.T) {
 			Answer: []dns.RR{test.NS("example.org. 10 IN NS self.example.org.")}}},
 		{"apex A is NODATA", test.Case{Qname: "example.org.", Qtype: dns.TypeA,
 			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"reverse zone NS names this node in the forward zone", test.Case{Qname: "100.in-addr.arpa.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("100.in-addr.arpa. 10 IN NS self.example.org.")}}},
+		{"reverse zone SOA names this node in the forward zone", test.Case{Qname: "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.", Qtype: dns.TypeSOA,
+			Answer: []dns.RR{test.SOA("0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 10 IN SOA self.example.org. hostmaster.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 1700000000 7200 1800 86400 10")}}},
 		{"PTR v4", test.Case{Qname: "2.0.64.100.in-addr.arpa.", Qtype: dns.TypePTR,
 			Answer: []dns.RR{test.PTR("2.0.64.100.in-addr.arpa. 10 IN PTR hub.example.org.")}}},
 		{"PTR v6", test.Case{Qname: "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.", Qtype: dns.TypePTR,
 			Answer: []dns.RR{test.PTR("3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 10 IN PTR registry-box.example.org.")}}},
 		{"PTR of an unknown address", test.Case{Qname: "9.9.64.100.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError,
-			Ns: []dns.RR{test.SOA("100.in-addr.arpa. 10 IN SOA self.100.in-addr.arpa. hostmaster.100.in-addr.arpa. 1700000000 7200 1800 86400 10")}}},
+			Ns: []dns.RR{test.SOA("100.in-addr.arpa. 10 IN SOA self.example.org. hostmaster.100.in-addr.arpa. 1700000000 7200 1800 86400 10")}}},
 	}
 	tn := newTestTailnet(testSnapshot(), nil)
 	for _, c := range cases {
@@ -180,6 +190,11 @@ func TestCNAME(t *testing.T) {
 			test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2"),
 			test.CNAME("registry.example.org. 10 IN CNAME hub.example.org."),
 		}}},
+		{"ANY of an alias", test.Case{Qname: "registry.example.org.", Qtype: dns.TypeANY, Answer: []dns.RR{
+			test.A("hub.example.org. 10 IN A 100.64.0.2"),
+			test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2"),
+			test.CNAME("registry.example.org. 10 IN CNAME hub.example.org."),
+		}}},
 		{"the host itself has no CNAME", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
 			test.A("hub.example.org. 10 IN A 100.64.0.2"),
 		}}},
@@ -262,6 +277,135 @@ func TestPolicy(t *testing.T) {
 			}
 			if answered := d.AnsweredBy == policy.Tailnet; answered == c.wantNext {
 				t.Errorf("AnsweredBy = %v; want tailnet only when it answered", d.AnsweredBy)
+			}
+		})
+	}
+}
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented, in the zone and its reverse zones, whatever the name.
+func TestNotAQuery(t *testing.T) {
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", "example.org.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", "example.org.", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"AXFR of a reverse zone", "100.in-addr.arpa.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", "example.org.", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"NOTIFY for a host", "hub.example.org.", dns.TypeA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", "example.org.", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion(c.qname, c.qtype)
+			q.Opcode = c.opcode
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, err := tn.ServeDNS(context.Background(), rec, q)
+			if err != nil || rcode != dns.RcodeSuccess || rec.Msg == nil {
+				t.Fatalf("ServeDNS = %d, %v, wrote %v; want 0, nil and a reply", rcode, err, rec.Msg)
+			}
+			if rec.Msg.Rcode != c.rcode || len(rec.Msg.Answer) > 0 {
+				t.Errorf("got %s with %d answers; want %s and none", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer), dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+}
+
+// TestApex: the tailnet owns SOA and NS at the apex; every other type
+// there is the public zone's, passed on with fallthrough (and counted as
+// a fallthrough), NODATA without.
+func TestApex(t *testing.T) {
+	cases := []struct {
+		name     string
+		qname    string
+		qtype    uint16
+		fall     fall.F
+		wantNext bool
+		result   string
+	}{
+		{"SOA is ours", "example.org.", dns.TypeSOA, fall.Root, false, "answer"},
+		{"NS is ours", "example.org.", dns.TypeNS, fall.Root, false, "answer"},
+		{"A goes to the public zone", "example.org.", dns.TypeA, fall.Root, true, "fallthrough"},
+		{"MX goes to the public zone", "Example.ORG.", dns.TypeMX, fall.Root, true, "fallthrough"},
+		{"HTTPS goes to the public zone", "example.org.", dns.TypeHTTPS, fall.Root, true, "fallthrough"},
+		{"A without fallthrough is NODATA", "example.org.", dns.TypeA, fall.Zero, false, "nodata"},
+		{"A outside the fallthrough zones is NODATA", "example.org.", dns.TypeA, fallZones("example.net."), false, "nodata"},
+		{"reverse zone apex TXT goes on", "100.in-addr.arpa.", dns.TypeTXT, fall.Root, true, "fallthrough"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = c.fall })
+			counter := requests.WithLabelValues("", "", c.result)
+			before := testutil.ToFloat64(counter)
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, _ := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.qname, c.qtype))
+			if gotNext := rcode == nextRcode && rec.Msg == nil; gotNext != c.wantNext {
+				t.Fatalf("went to the next plugin = %v; want %v", gotNext, c.wantNext)
+			}
+			if !c.wantNext && (rec.Msg.Rcode != dns.RcodeSuccess || (c.result == "nodata") != (len(rec.Msg.Answer) == 0)) {
+				t.Errorf("got %s with %d answers; want NOERROR, %s", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer), c.result)
+			}
+			if got := testutil.ToFloat64(counter) - before; got != 1 {
+				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
+	}
+}
+
+// TestNameserver: in a reverse zone, this node under the forward zone;
+// with only reverse zones, its MagicDNS name; before the first table, ns
+// below the forward zone.
+func TestNameserver(t *testing.T) {
+	cases := []struct {
+		name  string
+		zones []string
+		snap  *watch.Snapshot
+		zone  string
+		want  string
+	}{
+		{"forward zone", []string{"example.org.", "100.in-addr.arpa."}, testSnapshot(), "example.org.", "self.example.org."},
+		{"reverse zone", []string{"example.org.", "100.in-addr.arpa."}, testSnapshot(), "100.in-addr.arpa.", "self.example.org."},
+		{"reverse zone without a forward zone", []string{"100.in-addr.arpa."}, testSnapshot(), "100.in-addr.arpa.", "self.tail-scale.ts.net."},
+		{"reverse zone before the first table", []string{"example.org.", "100.in-addr.arpa."}, nil, "100.in-addr.arpa.", "ns.example.org."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTestTailnet(c.snap, func(tn *Tailnet) { tn.Zones = c.zones })
+			if got := tn.nameserver(c.zone, tn.table.Load()); got != c.want {
+				t.Errorf("nameserver(%s) = %s; want %s", c.zone, got, c.want)
+			}
+		})
+	}
+}
+
+// TestPassLeavesSOA: a private name passed on leaves the zone's SOA for
+// the fallback's NXDOMAIN; a public one leaves nothing.
+func TestPassLeavesSOA(t *testing.T) {
+	cases := []struct {
+		name    string
+		allowed policy.Source
+		qname   string
+		want    bool
+	}{
+		{"private name, peer offline", policy.Tailnet | policy.LAN, "alpha.example.org.", true},
+		{"private name, no such host", policy.Tailnet, "nosuch.example.org.", true},
+		{"public allowed", policy.All, "alpha.example.org.", false},
+	}
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := &policy.Decision{Allowed: c.allowed}
+			tn.ServeDNS(policy.NewContext(context.Background(), d), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, dns.TypeA))
+			if got := d.SOA != nil; got != c.want {
+				t.Fatalf("left an SOA = %v; want %v", got, c.want)
+			}
+			if c.want && d.SOA.String() != test.SOA(soaLine).String() {
+				t.Errorf("SOA %v; want %s", d.SOA, soaLine)
 			}
 		})
 	}
