@@ -25,16 +25,20 @@ import (
 
 // The public (VPS) addresses of the zone, from TEST-NET-2.
 const (
-	vpsIPv4 = "198.51.100.7"
-	vpsIPv6 = "2001:db8:51::7"
-	wwwIPv4 = "198.51.100.80"
+	vpsIPv4  = "198.51.100.7"
+	vpsIPv6  = "2001:db8:51::7"
+	wwwIPv4  = "198.51.100.80"
+	apexIPv4 = "198.51.100.1" // the website at the apex
 )
 
 // publicZone is the public zone of example.org as the VPSes publish it:
-// every name points at the VPS, and an ACME challenge is set for hub.
+// every name points at the VPS, the apex has a website and mail, and an
+// ACME challenge is set for hub.
 var publicZone = `$ORIGIN example.org.
 @       3600 IN SOA ns1.example.org. hostmaster.example.org. 2026112301 7200 1800 86400 60
 @       3600 IN NS  ns1.example.org.
+@       60   IN A   ` + apexIPv4 + `
+@       3600 IN MX  10 mail.example.org.
 ns1     3600 IN A   ` + vpsIPv4 + `
 *       60   IN A   ` + vpsIPv4 + `
 *       60   IN AAAA ` + vpsIPv6 + `

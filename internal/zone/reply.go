@@ -47,3 +47,29 @@ func Reply(w dns.ResponseWriter, req *dns.Msg, rcode int, answer []dns.RR, soa *
 	}
 	return w.WriteMsg(m)
 }
+
+// Reject writes the reply to a message that the plugins do not answer as a
+// query for a name of their zones, and reports whether it wrote one; it
+// is false, and costs two comparisons, for an ordinary query.
+//
+//   - An opcode other than QUERY gets NOTIMP. Nothing here is a secondary
+//     that takes a NOTIFY, whose NOERROR would say it was accepted
+//     (RFC 1996 §4.7), nor a primary that takes an UPDATE (RFC 2136 §2.2).
+//   - A zone transfer, AXFR or IXFR over UDP or TCP, gets REFUSED: no
+//     transfer is ever configured for these zones (RFC 5936 §2.2.1). That
+//     is what stock CoreDNS file says without transfer.
+func Reject(w dns.ResponseWriter, r *dns.Msg) bool {
+	rcode := dns.RcodeSuccess
+	switch {
+	case r.Opcode != dns.OpcodeQuery:
+		rcode = dns.RcodeNotImplemented
+	case len(r.Question) == 1 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR):
+		rcode = dns.RcodeRefused
+	default:
+		return false
+	}
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	w.WriteMsg(m)
+	return true
+}

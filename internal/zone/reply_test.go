@@ -48,3 +48,38 @@ func TestSOA(t *testing.T) {
 		t.Errorf("SOA %q; want %q", soa, want)
 	}
 }
+
+func TestReject(t *testing.T) {
+	query := func(qtype uint16) *dns.Msg { return new(dns.Msg).SetQuestion("example.org.", qtype) }
+	withOpcode := func(m *dns.Msg, op int) *dns.Msg { m.Opcode = op; return m }
+	cases := []struct {
+		name  string
+		req   *dns.Msg
+		want  bool
+		rcode int
+	}{
+		{"a query is answered", query(dns.TypeA), false, 0},
+		{"ANY is a query", query(dns.TypeANY), false, 0},
+		{"AXFR is refused", query(dns.TypeAXFR), true, dns.RcodeRefused},
+		{"IXFR is refused", query(dns.TypeIXFR), true, dns.RcodeRefused},
+		{"NOTIFY is not implemented", withOpcode(query(dns.TypeSOA), dns.OpcodeNotify), true, dns.RcodeNotImplemented},
+		{"UPDATE is not implemented", withOpcode(query(dns.TypeSOA), dns.OpcodeUpdate), true, dns.RcodeNotImplemented},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			if got := Reject(rec, tc.req); got != tc.want {
+				t.Fatalf("Reject = %v; want %v", got, tc.want)
+			}
+			if !tc.want {
+				if rec.Msg != nil {
+					t.Errorf("wrote %v; want nothing", rec.Msg)
+				}
+				return
+			}
+			if m := rec.Msg; m == nil || m.Rcode != tc.rcode || m.Id != tc.req.Id || !m.Response || m.Authoritative || len(m.Answer)+len(m.Ns) > 0 {
+				t.Errorf("reply %v; want rcode %s, no records", m, dns.RcodeToString[tc.rcode])
+			}
+		})
+	}
+}

@@ -52,6 +52,9 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if z == "" {
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil // never asks the upstreams: they are not the zone's primary
+	}
 	if strings.HasPrefix(state.Name(), "_acme-challenge.") {
 		return f.upstream(ctx, w, r, reasonACME)
 	}

@@ -254,3 +254,45 @@ func TestMaxTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented, for private names too, and neither reaches the chain or
+// the upstreams, where a REFUSED would be asked again publicly.
+func TestNotAQuery(t *testing.T) {
+	up := newUpstream(t)
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", "example.org.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", "example.org.", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", "example.org.", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"NOTIFY for a private name", "registry.example.org.", dns.TypeA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", "example.org.", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	reached := false
+	next := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		reached = true
+		return dns.RcodeRefused, nil
+	})
+	f := newTestFallback(t, up.Addr, next, func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			reached = false
+			before := len(up.names())
+			q := new(dns.Msg).SetQuestion(c.qname, c.qtype)
+			q.Opcode = c.opcode
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			f.ServeDNS(context.Background(), rec, q)
+			if rec.Msg == nil || rec.Msg.Rcode != c.rcode {
+				t.Fatalf("got %v; want %s", rec.Msg, dns.RcodeToString[c.rcode])
+			}
+			if reached || len(up.names()) > before {
+				t.Errorf("reached the chain %v, asked the upstream %v; want neither", reached, len(up.names()) > before)
+			}
+		})
+	}
+}

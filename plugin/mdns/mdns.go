@@ -70,9 +70,12 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	if z == "" || !policy.FromContext(ctx).Allows(policy.LAN) {
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil
+	}
 	state.Zone = z
 	if state.Name() == z {
-		return m.reply(ctx, state, dns.RcodeSuccess, m.apex(state), resultAnswer)
+		return m.serveApex(ctx, state)
 	}
 	res := m.res.Load()
 	if res == nil || !res.Listening() {
@@ -194,8 +197,24 @@ func (m *MDNS) ttlAt(a lan.AddrRec, now int64) (uint32, bool) {
 	return min(m.ttl, uint32((left+int64(time.Second)-1)/int64(time.Second))), true
 }
 
+// serveApex answers a query for the zone's apex, as tailnet does: SOA
+// and NS are the plugin's; every other type is the public zone's, passed
+// on with fallthrough and NODATA without.
+func (m *MDNS) serveApex(ctx context.Context, state request.Request) (int, error) {
+	rrs := m.apex(state)
+	if rrs == nil && m.Fall.Through(state.Name()) {
+		m.count(ctx, resultFallthrough)
+		return plugin.NextOrFailure(m.Name(), m.Next, ctx, state.W, state.Req)
+	}
+	r := resultAnswer
+	if rrs == nil {
+		r = resultNoData
+	}
+	return m.reply(ctx, state, dns.RcodeSuccess, rrs, r)
+}
+
 // apex returns the records for a query of the zone's apex: SOA and NS,
-// and nothing (NODATA) for other types.
+// and nil for other types.
 func (m *MDNS) apex(state request.Request) []dns.RR {
 	switch state.QType() {
 	case dns.TypeSOA:

@@ -240,3 +240,59 @@ func TestMulticastRetry(t *testing.T) {
 		t.Errorf("questions sent with QU = %v; want %v", asked, want)
 	}
 }
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented.
+func TestNotAQuery(t *testing.T) {
+	cases := []struct {
+		name   string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion("example.org.", c.qtype)
+			q.Opcode = c.opcode
+			rcode, msg := serve(t, m, q)
+			if rcode != dns.RcodeSuccess || msg == nil || msg.Rcode != c.rcode || len(msg.Answer) > 0 {
+				t.Errorf("ServeDNS = %d, reply %v; want 0 and a %s reply without answers", rcode, msg, dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+}
+
+// TestApex: SOA and NS at the apex are the plugin's; every other type
+// there is the public zone's, passed on with fallthrough, NODATA without.
+func TestApex(t *testing.T) {
+	cases := []struct {
+		name     string
+		qtype    uint16
+		fall     fall.F
+		wantNext bool
+	}{
+		{"SOA is ours", dns.TypeSOA, fall.Root, false},
+		{"NS is ours", dns.TypeNS, fall.Root, false},
+		{"A goes to the public zone", dns.TypeA, fall.Root, true},
+		{"MX goes to the public zone", dns.TypeMX, fall.Root, true},
+		{"A without fallthrough is NODATA", dns.TypeA, fall.Zero, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = c.fall })
+			rcode, msg := serve(t, m, new(dns.Msg).SetQuestion("example.org.", c.qtype))
+			if gotNext := rcode == nextRcode && msg == nil; gotNext != c.wantNext {
+				t.Fatalf("went to the next plugin = %v; want %v", gotNext, c.wantNext)
+			}
+			if !c.wantNext && msg.Rcode != dns.RcodeSuccess {
+				t.Errorf("rcode %s; want NOERROR", dns.RcodeToString[msg.Rcode])
+			}
+		})
+	}
+}

@@ -1,6 +1,9 @@
 package tailnet
 
 import (
+	"context"
+
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
@@ -8,8 +11,24 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/zone"
 )
 
+// serveApex answers a query for the zone's apex. The tailnet owns only
+// the SOA and NS there; every other type (the website's A and HTTPS, the
+// MX, TXT, CAA) is the public zone's, so with fallthrough it goes to the
+// next plugin, and without it is NODATA.
+func (t *Tailnet) serveApex(ctx context.Context, state request.Request, tbl *table) (int, error) {
+	rrs := t.apex(state, tbl)
+	if rrs != nil {
+		return t.answer(ctx, state, rrs, nil, resultAnswer)
+	}
+	if t.Fall.Through(state.Name()) {
+		t.count(ctx, resultFallthrough)
+		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
+	}
+	return t.answer(ctx, state, nil, nil, resultNoData)
+}
+
 // apex returns the records for a query of the zone's apex: SOA and NS,
-// and nothing (NODATA) for other types.
+// and nil for other types.
 func (t *Tailnet) apex(state request.Request, tbl *table) []dns.RR {
 	switch state.QType() {
 	case dns.TypeSOA:

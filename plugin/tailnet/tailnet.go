@@ -89,13 +89,16 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if z == "" {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
+	if zone.Reject(w, r) {
+		return dns.RcodeSuccess, nil
+	}
 	state.Zone = z
 	if !policy.FromContext(ctx).Allows(policy.Tailnet) {
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, w, r)
 	}
 	tbl := t.table.Load()
 	if state.Name() == z {
-		return t.answer(ctx, state, t.apex(state, tbl), nil, resultAnswer)
+		return t.serveApex(ctx, state, tbl)
 	}
 	if !tbl.serving() {
 		return t.pass(ctx, state, resultDown)

@@ -266,3 +266,78 @@ func TestPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestNotAQuery: zone transfers are refused and other opcodes are not
+// implemented, in the zone and its reverse zones, whatever the name.
+func TestNotAQuery(t *testing.T) {
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		opcode int
+		rcode  int
+	}{
+		{"AXFR", "example.org.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"IXFR", "example.org.", dns.TypeIXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"AXFR of a reverse zone", "100.in-addr.arpa.", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"NOTIFY", "example.org.", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"NOTIFY for a host", "hub.example.org.", dns.TypeA, dns.OpcodeNotify, dns.RcodeNotImplemented},
+		{"UPDATE", "example.org.", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	}
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion(c.qname, c.qtype)
+			q.Opcode = c.opcode
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, err := tn.ServeDNS(context.Background(), rec, q)
+			if err != nil || rcode != dns.RcodeSuccess || rec.Msg == nil {
+				t.Fatalf("ServeDNS = %d, %v, wrote %v; want 0, nil and a reply", rcode, err, rec.Msg)
+			}
+			if rec.Msg.Rcode != c.rcode || len(rec.Msg.Answer) > 0 {
+				t.Errorf("got %s with %d answers; want %s and none", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer), dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+}
+
+// TestApex: the tailnet owns SOA and NS at the apex; every other type
+// there is the public zone's, passed on with fallthrough (and counted as
+// a fallthrough), NODATA without.
+func TestApex(t *testing.T) {
+	cases := []struct {
+		name     string
+		qname    string
+		qtype    uint16
+		fall     fall.F
+		wantNext bool
+		result   string
+	}{
+		{"SOA is ours", "example.org.", dns.TypeSOA, fall.Root, false, "answer"},
+		{"NS is ours", "example.org.", dns.TypeNS, fall.Root, false, "answer"},
+		{"A goes to the public zone", "example.org.", dns.TypeA, fall.Root, true, "fallthrough"},
+		{"MX goes to the public zone", "Example.ORG.", dns.TypeMX, fall.Root, true, "fallthrough"},
+		{"HTTPS goes to the public zone", "example.org.", dns.TypeHTTPS, fall.Root, true, "fallthrough"},
+		{"A without fallthrough is NODATA", "example.org.", dns.TypeA, fall.Zero, false, "nodata"},
+		{"A outside the fallthrough zones is NODATA", "example.org.", dns.TypeA, fallZones("example.net."), false, "nodata"},
+		{"reverse zone apex TXT goes on", "100.in-addr.arpa.", dns.TypeTXT, fall.Root, true, "fallthrough"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = c.fall })
+			counter := requests.WithLabelValues("", "", c.result)
+			before := testutil.ToFloat64(counter)
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, _ := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.qname, c.qtype))
+			if gotNext := rcode == nextRcode && rec.Msg == nil; gotNext != c.wantNext {
+				t.Fatalf("went to the next plugin = %v; want %v", gotNext, c.wantNext)
+			}
+			if !c.wantNext && (rec.Msg.Rcode != dns.RcodeSuccess || (c.result == "nodata") != (len(rec.Msg.Answer) == 0)) {
+				t.Errorf("got %s with %d answers; want NOERROR, %s", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer), c.result)
+			}
+			if got := testutil.ToFloat64(counter) - before; got != 1 {
+				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
+	}
+}
