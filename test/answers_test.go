@@ -50,6 +50,8 @@ func TestDeviceAnswers(t *testing.T) {
 		{"apex A is the website's", "udp", query("example.org.", dns.TypeA, dns.OpcodeQuery), dns.RcodeSuccess, apexIPv4},
 		{"apex MX is the public zone's", "udp", query("example.org.", dns.TypeMX, dns.OpcodeQuery), dns.RcodeSuccess, "10 mail.example.org."},
 		{"apex SOA is the tailnet's", "udp", query("example.org.", dns.TypeSOA, dns.OpcodeQuery), dns.RcodeSuccess, "hub." + "example.org. hostmaster.example.org."},
+		{"host ANY gets its addresses", "udp", query("hub.example.org.", dns.TypeANY, dns.OpcodeQuery), dns.RcodeSuccess, hub.IPv4.String() + " " + hub.IPv6.String()},
+		{"apex ANY gets SOA and NS", "udp", query("example.org.", dns.TypeANY, dns.OpcodeQuery), dns.RcodeSuccess, "hub.example.org. hostmaster.example.org."},
 		{"AXFR over UDP is refused", "udp", query("example.org.", dns.TypeAXFR, dns.OpcodeQuery), dns.RcodeRefused, ""},
 		{"AXFR over TCP is refused", "tcp", query("example.org.", dns.TypeAXFR, dns.OpcodeQuery), dns.RcodeRefused, ""},
 		{"IXFR over TCP is refused", "tcp", query("example.org.", dns.TypeIXFR, dns.OpcodeQuery), dns.RcodeRefused, ""},

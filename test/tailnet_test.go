@@ -115,6 +115,10 @@ func TestTailnet(t *testing.T) {
 		{"PTR v6", reverse(w.box.IPv6), dns.TypePTR, dns.RcodeSuccess,
 			[]string{reverse(w.box.IPv6) + ". " + ttl + " PTR registry-box.example.org."}, false},
 		{"apex SOA", "example.org", dns.TypeSOA, dns.RcodeSuccess, nil, false},
+		{"reverse zone NS names this node in the forward zone", "64.100.in-addr.arpa", dns.TypeNS, dns.RcodeSuccess,
+			[]string{"64.100.in-addr.arpa. " + ttl + " NS hub.example.org."}, false},
+		{"its nameserver resolves", "hub.example.org", dns.TypeA, dns.RcodeSuccess,
+			[]string{"hub.example.org. " + ttl + " A " + w.hub.IPv4.String()}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

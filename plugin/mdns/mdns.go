@@ -171,14 +171,16 @@ func (m *MDNS) count(ctx context.Context, r result) {
 func (m *MDNS) addresses(state request.Request, recs *lan.HostRecs, now int64) []dns.RR {
 	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
 	var rrs []dns.RR
-	switch state.QType() {
-	case dns.TypeA:
+	qtype := state.QType()
+	// ANY gets the A and AAAA records, as in tailnet (RFC 8482 §4.1).
+	if qtype == dns.TypeA || qtype == dns.TypeANY {
 		for _, a := range recs.V4 {
 			if ttl, ok := m.ttlAt(a, now); ok {
 				rrs = append(rrs, &dns.A{Hdr: zone.Header(owner, dns.TypeA, ttl), A: a.IP})
 			}
 		}
-	case dns.TypeAAAA:
+	}
+	if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
 		for _, a := range recs.V6 {
 			if ttl, ok := m.ttlAt(a, now); ok {
 				rrs = append(rrs, &dns.AAAA{Hdr: zone.Header(owner, dns.TypeAAAA, ttl), AAAA: a.IP})
@@ -214,13 +216,16 @@ func (m *MDNS) serveApex(ctx context.Context, state request.Request) (int, error
 }
 
 // apex returns the records for a query of the zone's apex: SOA and NS,
-// and nil for other types.
+// both for ANY, and nil for other types.
 func (m *MDNS) apex(state request.Request) []dns.RR {
+	ns := func() dns.RR { return &dns.NS{Hdr: zone.Header(state.Zone, dns.TypeNS, m.ttl), Ns: "ns." + state.Zone} }
 	switch state.QType() {
 	case dns.TypeSOA:
 		return []dns.RR{m.soa(state.Zone)}
 	case dns.TypeNS:
-		return []dns.RR{&dns.NS{Hdr: zone.Header(state.Zone, dns.TypeNS, m.ttl), Ns: "ns." + state.Zone}}
+		return []dns.RR{ns()}
+	case dns.TypeANY: // both, as in tailnet (RFC 8482 §4.1)
+		return []dns.RR{m.soa(state.Zone), ns()}
 	}
 	return nil
 }

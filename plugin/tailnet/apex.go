@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
@@ -28,13 +29,18 @@ func (t *Tailnet) serveApex(ctx context.Context, state request.Request, tbl *tab
 }
 
 // apex returns the records for a query of the zone's apex: SOA and NS,
-// and nil for other types.
+// both for ANY (RFC 8482 §4.1: a subset, the RRsets that are ours, as a
+// host's ANY gets its addresses), and nil for other types.
 func (t *Tailnet) apex(state request.Request, tbl *table) []dns.RR {
+	soa := func() dns.RR { return t.soa(state.Zone, tbl, t.ttl) }
+	ns := func() dns.RR { return &dns.NS{Hdr: t.hdr(state.Zone, dns.TypeNS), Ns: t.nameserver(state.Zone, tbl)} }
 	switch state.QType() {
 	case dns.TypeSOA:
-		return []dns.RR{t.soa(state.Zone, tbl, t.ttl)}
+		return []dns.RR{soa()}
 	case dns.TypeNS:
-		return []dns.RR{&dns.NS{Hdr: t.hdr(state.Zone, dns.TypeNS), Ns: nameserver(state.Zone, tbl)}}
+		return []dns.RR{ns()}
+	case dns.TypeANY:
+		return []dns.RR{soa(), ns()}
 	}
 	return nil
 }
@@ -46,15 +52,25 @@ func (t *Tailnet) soa(z string, tbl *table, ttl uint32) *dns.SOA {
 	if tbl != nil {
 		serial = tbl.serial
 	}
-	return zone.SOA(z, nameserver(z, tbl), serial, ttl)
+	return zone.SOA(z, t.nameserver(z, tbl), serial, ttl)
 }
 
-// nameserver names this node inside the zone, which resolves to its own
-// tailnet address: the right target when it is the tailnet's split-DNS
-// nameserver. Before the first table it is "ns.ZONE".
-func nameserver(zone string, tbl *table) string {
-	if tbl == nil || tbl.selfNode == nil || tbl.selfNode.Host == "" {
-		return "ns." + zone
+// nameserver names this node as the nameserver of z, a name that resolves
+// to its own tailnet address: the right target when it is the tailnet's
+// split-DNS nameserver. In a forward zone it is SELF.ZONE; in a reverse
+// zone, where SELF.ZONE is no name at all, it is SELF.FORWARDZONE, with
+// the block's first forward zone (or the MagicDNS name without one).
+// Before the first table, SELF is "ns".
+func (t *Tailnet) nameserver(z string, tbl *table) string {
+	if dnsutil.IsReverse(z) > 0 {
+		if fz := t.forwardZone(); fz != "" {
+			z = fz
+		} else if tbl != nil && tbl.selfNode != nil && tbl.selfNode.FQDN != "" {
+			return tbl.selfNode.FQDN
+		}
 	}
-	return tbl.selfNode.Host + "." + zone
+	if tbl == nil || tbl.selfNode == nil || tbl.selfNode.Host == "" {
+		return "ns." + z
+	}
+	return tbl.selfNode.Host + "." + z
 }

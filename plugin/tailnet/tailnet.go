@@ -172,7 +172,7 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 	qtype := state.QType()
 	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
 	var rrs []dns.RR
-	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
+	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
 		target := e.host + "." + state.Zone
 		if !equalFold(owner, target) {
 			rrs = append(rrs, &dns.CNAME{Hdr: t.hdr(owner, dns.TypeCNAME), Target: target})
@@ -189,12 +189,15 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 			continue
 		}
 		anyReachable = true
-		switch qtype {
-		case dns.TypeA:
+		// ANY gets the A and AAAA records (RFC 8482 §4.1 lets a responder
+		// answer with a subset): they are all a name here owns, two small
+		// RRsets, and what the clients that still ask ANY want.
+		if qtype == dns.TypeA || qtype == dns.TypeANY {
 			for _, ip := range n.IP4 {
 				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: ip})
 			}
-		case dns.TypeAAAA:
+		}
+		if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
 			for _, ip := range n.IP6 {
 				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
 			}

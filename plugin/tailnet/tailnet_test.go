@@ -59,6 +59,12 @@ func TestServeDNS(t *testing.T) {
 			Answer: []dns.RR{test.A("web.example.org. 10 IN A 100.64.0.3"), test.A("web.example.org. 10 IN A 100.64.0.5")}}},
 		{"tag alias AAAA from the one peer that has one", test.Case{Qname: "web.example.org.", Qtype: dns.TypeAAAA,
 			Answer: []dns.RR{test.AAAA("web.example.org. 10 IN AAAA fd7a:115c:a1e0::3")}}},
+		{"ANY gets A and AAAA (RFC 8482)", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2"), test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2")}}},
+		{"ANY of a v4-only peer gets its A", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.A("beta.example.org. 10 IN A 100.64.0.5")}}},
+		{"apex ANY gets SOA and NS", test.Case{Qname: "example.org.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.NS("example.org. 10 IN NS self.example.org."), test.SOA(soaLine)}}},
 		{"NODATA for another type", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeMX,
 			Ns: []dns.RR{test.SOA(soaLine)}}},
 		{"NODATA for AAAA of a v4-only peer", test.Case{Qname: "beta.example.org.", Qtype: dns.TypeAAAA,
@@ -75,12 +81,16 @@ func TestServeDNS(t *testing.T) {
 			Answer: []dns.RR{test.NS("example.org. 10 IN NS self.example.org.")}}},
 		{"apex A is NODATA", test.Case{Qname: "example.org.", Qtype: dns.TypeA,
 			Ns: []dns.RR{test.SOA(soaLine)}}},
+		{"reverse zone NS names this node in the forward zone", test.Case{Qname: "100.in-addr.arpa.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("100.in-addr.arpa. 10 IN NS self.example.org.")}}},
+		{"reverse zone SOA names this node in the forward zone", test.Case{Qname: "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.", Qtype: dns.TypeSOA,
+			Answer: []dns.RR{test.SOA("0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 10 IN SOA self.example.org. hostmaster.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 1700000000 7200 1800 86400 10")}}},
 		{"PTR v4", test.Case{Qname: "2.0.64.100.in-addr.arpa.", Qtype: dns.TypePTR,
 			Answer: []dns.RR{test.PTR("2.0.64.100.in-addr.arpa. 10 IN PTR hub.example.org.")}}},
 		{"PTR v6", test.Case{Qname: "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.", Qtype: dns.TypePTR,
 			Answer: []dns.RR{test.PTR("3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa. 10 IN PTR registry-box.example.org.")}}},
 		{"PTR of an unknown address", test.Case{Qname: "9.9.64.100.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError,
-			Ns: []dns.RR{test.SOA("100.in-addr.arpa. 10 IN SOA self.100.in-addr.arpa. hostmaster.100.in-addr.arpa. 1700000000 7200 1800 86400 10")}}},
+			Ns: []dns.RR{test.SOA("100.in-addr.arpa. 10 IN SOA self.example.org. hostmaster.100.in-addr.arpa. 1700000000 7200 1800 86400 10")}}},
 	}
 	tn := newTestTailnet(testSnapshot(), nil)
 	for _, c := range cases {
@@ -177,6 +187,11 @@ func TestCNAME(t *testing.T) {
 			test.A("hub.example.org. 10 IN A 100.64.0.2"),
 		}}},
 		{"alias", test.Case{Qname: "registry.example.org.", Qtype: dns.TypeAAAA, Answer: []dns.RR{
+			test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2"),
+			test.CNAME("registry.example.org. 10 IN CNAME hub.example.org."),
+		}}},
+		{"ANY of an alias", test.Case{Qname: "registry.example.org.", Qtype: dns.TypeANY, Answer: []dns.RR{
+			test.A("hub.example.org. 10 IN A 100.64.0.2"),
 			test.AAAA("hub.example.org. 10 IN AAAA fd7a:115c:a1e0::2"),
 			test.CNAME("registry.example.org. 10 IN CNAME hub.example.org."),
 		}}},
@@ -337,6 +352,32 @@ func TestApex(t *testing.T) {
 			}
 			if got := testutil.ToFloat64(counter) - before; got != 1 {
 				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
+	}
+}
+
+// TestNameserver: in a reverse zone, this node under the forward zone;
+// with only reverse zones, its MagicDNS name; before the first table, ns
+// below the forward zone.
+func TestNameserver(t *testing.T) {
+	cases := []struct {
+		name  string
+		zones []string
+		snap  *watch.Snapshot
+		zone  string
+		want  string
+	}{
+		{"forward zone", []string{"example.org.", "100.in-addr.arpa."}, testSnapshot(), "example.org.", "self.example.org."},
+		{"reverse zone", []string{"example.org.", "100.in-addr.arpa."}, testSnapshot(), "100.in-addr.arpa.", "self.example.org."},
+		{"reverse zone without a forward zone", []string{"100.in-addr.arpa."}, testSnapshot(), "100.in-addr.arpa.", "self.tail-scale.ts.net."},
+		{"reverse zone before the first table", []string{"example.org.", "100.in-addr.arpa."}, nil, "100.in-addr.arpa.", "ns.example.org."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTestTailnet(c.snap, func(tn *Tailnet) { tn.Zones = c.zones })
+			if got := tn.nameserver(c.zone, tn.table.Load()); got != c.want {
+				t.Errorf("nameserver(%s) = %s; want %s", c.zone, got, c.want)
 			}
 		})
 	}
