@@ -26,8 +26,9 @@ func askWith(t *testing.T, server, proto string, m *dns.Msg) *dns.Msg {
 // engineer would check: the apex, transfers, other opcodes.
 func TestDeviceAnswers(t *testing.T) {
 	tn := tailnettest.Start(t)
+	dev := tn.AddNode(t, "dev") // the device, whose tailscaled the server asks
 	hub := tn.AddNode(t, "hub")
-	api := hub.ServeLocalAPI(t)
+	api := dev.ServeLocalAPI(t)
 	auth := startAuthority(t)
 	addLoopbackAddr(t, tailnetClient)
 	srv := deployment(t, "device.Corefile", api.Path, auth,
@@ -49,9 +50,9 @@ func TestDeviceAnswers(t *testing.T) {
 	}{
 		{"apex A is the website's", "udp", query("example.org.", dns.TypeA, dns.OpcodeQuery), dns.RcodeSuccess, apexIPv4},
 		{"apex MX is the public zone's", "udp", query("example.org.", dns.TypeMX, dns.OpcodeQuery), dns.RcodeSuccess, "10 mail.example.org."},
-		{"apex SOA is the tailnet's", "udp", query("example.org.", dns.TypeSOA, dns.OpcodeQuery), dns.RcodeSuccess, "hub." + "example.org. hostmaster.example.org."},
+		{"apex SOA is the tailnet's", "udp", query("example.org.", dns.TypeSOA, dns.OpcodeQuery), dns.RcodeSuccess, "dev.example.org. hostmaster.example.org."},
 		{"host ANY gets its addresses", "udp", query("hub.example.org.", dns.TypeANY, dns.OpcodeQuery), dns.RcodeSuccess, hub.IPv4.String() + " " + hub.IPv6.String()},
-		{"apex ANY gets SOA and NS", "udp", query("example.org.", dns.TypeANY, dns.OpcodeQuery), dns.RcodeSuccess, "hub.example.org. hostmaster.example.org."},
+		{"apex ANY gets SOA and NS", "udp", query("example.org.", dns.TypeANY, dns.OpcodeQuery), dns.RcodeSuccess, "dev.example.org."},
 		{"AXFR over UDP is refused", "udp", query("example.org.", dns.TypeAXFR, dns.OpcodeQuery), dns.RcodeRefused, ""},
 		{"AXFR over TCP is refused", "tcp", query("example.org.", dns.TypeAXFR, dns.OpcodeQuery), dns.RcodeRefused, ""},
 		{"IXFR over TCP is refused", "tcp", query("example.org.", dns.TypeIXFR, dns.OpcodeQuery), dns.RcodeRefused, ""},
@@ -71,4 +72,17 @@ func TestDeviceAnswers(t *testing.T) {
 			}
 		})
 	}
+
+	// Last: it takes hub off the tailnet.
+	t.Run("private name with its host away: NXDOMAIN with the SOA", func(t *testing.T) {
+		hub.Close()
+		ask := func() *dns.Msg {
+			return askWith(t, srv, "udp", query("registry.example.org.", dns.TypeA, dns.OpcodeQuery))
+		}
+		r := ask()
+		waitFor(t, 10*time.Second, "registry NXDOMAIN", ask, func(m *dns.Msg) bool { r = m; return m.Rcode == dns.RcodeNameError })
+		if len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || r.Ns[0].(*dns.SOA).Ns != "dev.example.org." {
+			t.Errorf("authority %v; want the tailnet's SOA", r.Ns)
+		}
+	})
 }

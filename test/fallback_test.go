@@ -3,7 +3,10 @@ package test
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,4 +170,86 @@ func TestFallbackTruncation(t *testing.T) {
 	if tcp.Truncated || len(tcp.Answer) != 1 || len(tcp.Answer[0].(*dns.TXT).Txt) != 4 {
 		t.Errorf("over TCP: %v; want the whole TXT record", tcp.Answer)
 	}
+}
+
+// startTruncatingAuthority serves example.org TXT answers of n 200-byte
+// records on loopback: whole over TCP, cut to 512 bytes with TC over UDP
+// whatever buffer the query offers, as an authority with a small UDP
+// limit does. It returns the address and a count of its TCP queries.
+func startTruncatingAuthority(t *testing.T, n int) (string, *atomic.Int32) {
+	t.Helper()
+	tcpQueries := new(atomic.Int32)
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		m.Authoritative = true
+		for i := range n {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+				Txt: []string{fmt.Sprintf("%03d%s", i, strings.Repeat("x", 197))}})
+		}
+		if _, tcp := w.RemoteAddr().(*net.TCPAddr); tcp {
+			tcpQueries.Add(1)
+		} else {
+			m.Truncate(dns.MinMsgSize)
+		}
+		w.WriteMsg(m)
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(fixture.Port(t)))
+	for _, proto := range []string{"udp", "tcp"} {
+		started := make(chan struct{})
+		s := &dns.Server{Addr: addr, Net: proto, Handler: handler, NotifyStartedFunc: func() { close(started) }}
+		go s.ListenAndServe()
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the %s authority did not start", proto)
+		}
+		t.Cleanup(func() { s.Shutdown() })
+	}
+	return addr, tcpQueries
+}
+
+// TestFallbackTCPRetry: when the upstream truncates over UDP an answer the
+// client has room for, fallback asks again over TCP and returns all of it;
+// a client with less room gets it truncated to its own buffer.
+func TestFallbackTCPRetry(t *testing.T) {
+	const records = 12 // about 2.7 kB: more than 1232 bytes, less than 4096
+	auth, tcpQueries := startTruncatingAuthority(t, records)
+	port := fixture.Port(t)
+	startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    fallback {\n        to %s\n    }\n}\n", port, auth))
+	srv := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cases := []struct {
+		name    string
+		bufsize uint16
+		wantTC  bool
+	}{
+		{"EDNS 4096: the whole answer over UDP", 4096, false},
+		{"EDNS 1232: truncated to the client's buffer", 1232, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := tcpQueries.Load()
+			q := new(dns.Msg).SetQuestion("big.example.org.", dns.TypeTXT)
+			q.SetEdns0(c.bufsize, false)
+			r, _, err := (&dns.Client{Net: "udp", UDPSize: c.bufsize, Timeout: 2 * time.Second}).Exchange(q, srv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Truncated != c.wantTC || (!c.wantTC && len(r.Answer) != records) || r.Len() > int(c.bufsize) {
+				t.Errorf("TC %v, %d answers, %d bytes; want TC %v, all %d answers without TC, at most %d bytes", r.Truncated, len(r.Answer), r.Len(), c.wantTC, records, c.bufsize)
+			}
+			if tcpQueries.Load() == before {
+				t.Error("the upstream was not asked over TCP")
+			}
+		})
+	}
+	t.Run("kdig", func(t *testing.T) {
+		if _, err := exec.LookPath("kdig"); err != nil {
+			t.Skip("kdig not installed (apt-get install knot-dnsutils)")
+		}
+		out, err := exec.Command("kdig", "@127.0.0.1", "-p", strconv.Itoa(port), "+notcp", "+ignore", "+bufsize=4096", "+short", "+time=2", "+retry=0",
+			"big.example.org", "TXT").CombinedOutput()
+		if n := strings.Count(strings.TrimSpace(string(out)), "\n") + 1; err != nil || n != records {
+			t.Errorf("kdig: %d records, %v:\n%s; want %d", n, err, out, records)
+		}
+	})
 }

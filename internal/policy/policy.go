@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/miekg/dns"
 )
 
 // Source is one place an answer can come from; Sources is a set of them.
@@ -57,6 +59,10 @@ func (s Source) String() string {
 type Decision struct {
 	Allowed    Source // the sources that may answer
 	AnsweredBy Source // the source that wrote the answer; 0 if none of ours
+	// SOA is the SOA of the zone of the first source that passed a
+	// private name on, for the NXDOMAIN the fallback then writes (RFC
+	// 2308 §3); nil if none did.
+	SOA *dns.SOA
 }
 
 type ctxKey struct{}
@@ -76,6 +82,13 @@ func FromContext(ctx context.Context) *Decision {
 // Allows reports whether s may answer. A nil Decision allows everything.
 func (d *Decision) Allows(s Source) bool {
 	return d == nil || d.Allowed&s != 0
+}
+
+// WantsSOA reports whether a source that passes the name on should set
+// SOA: the name is private, so no public answer follows and the fallback
+// writes the NXDOMAIN, and no source has set it yet. It is false on nil.
+func (d *Decision) WantsSOA() bool {
+	return d != nil && d.Allowed&Public == 0 && d.SOA == nil
 }
 
 // Answered records that s wrote the answer. It is a no-op on nil.

@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestParseSource(t *testing.T) {
@@ -43,4 +45,22 @@ func TestDecisionInContext(t *testing.T) {
 	}
 	var none *Decision
 	none.Answered(LAN) // must not panic
+}
+
+func TestWantsSOA(t *testing.T) {
+	cases := []struct {
+		name string
+		d    *Decision
+		want bool
+	}{
+		{"no decision", nil, false},
+		{"public allowed: the public answer follows", &Decision{Allowed: All}, false},
+		{"private name", &Decision{Allowed: Tailnet | LAN}, true},
+		{"private name, SOA already set", &Decision{Allowed: LAN, SOA: new(dns.SOA)}, false},
+	}
+	for _, c := range cases {
+		if got := c.d.WantsSOA(); got != c.want {
+			t.Errorf("%s: WantsSOA = %v; want %v", c.name, got, c.want)
+		}
+	}
 }

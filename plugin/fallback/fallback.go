@@ -5,6 +5,7 @@ package fallback
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 
@@ -23,6 +24,11 @@ import (
 const name = "fallback"
 
 var log = clog.NewWithPlugin(name)
+
+// privateNegTTL bounds, in seconds, how long a cache keeps the NXDOMAIN of
+// a private name that no source of ours passed on with its SOA: as short
+// as tailnet's answers, so the name is back as soon as its host is.
+const privateNegTTL = 1
 
 // Fallback is the plugin handler.
 type Fallback struct {
@@ -77,14 +83,16 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return dns.RcodeSuccess, nil
 	}
 	if !d.Allows(policy.Public) {
-		return f.private(ctx, state, reply, d)
+		return f.private(ctx, state, z, reply, d)
 	}
 	return f.upstream(ctx, w, asked, reasonOf(reply, rcode))
 }
 
-// private answers a name that must never get the public answer: with what
-// an allowed source said, or else NXDOMAIN.
-func (f *Fallback) private(ctx context.Context, state request.Request, reply *dns.Msg, d *policy.Decision) (int, error) {
+// private answers a name of zone z that must never get the public answer:
+// with what an allowed source said, or else NXDOMAIN. The NXDOMAIN carries
+// an SOA, so that caches keep it (RFC 2308 §3): that of the source of ours
+// that passed the name on, else the chain's, else one made for z.
+func (f *Fallback) private(ctx context.Context, state request.Request, z string, reply *dns.Msg, d *policy.Decision) (int, error) {
 	if reply != nil && d.AnsweredBy != 0 {
 		state.W.WriteMsg(reply)
 		return dns.RcodeSuccess, nil
@@ -92,12 +100,25 @@ func (f *Fallback) private(ctx context.Context, state request.Request, reply *dn
 	m := new(dns.Msg)
 	m.SetRcode(state.Req, dns.RcodeNameError)
 	m.Authoritative = true
-	if reply != nil {
-		m.Ns = reply.Ns // keep the chain's SOA for negative caching
-	}
+	m.Ns = []dns.RR{privateSOA(z, reply, d)}
 	state.W.WriteMsg(m)
 	privateBlocked.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx)).Inc()
 	return dns.RcodeSuccess, nil
+}
+
+// privateSOA is the SOA for the NXDOMAIN of a private name of zone z.
+func privateSOA(z string, reply *dns.Msg, d *policy.Decision) dns.RR {
+	if d.SOA != nil {
+		return d.SOA
+	}
+	if reply != nil {
+		for _, rr := range reply.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				return soa
+			}
+		}
+	}
+	return zone.SOA(z, z, 0, privateNegTTL)
 }
 
 // upstream asks the public upstreams and writes their answer, or SERVFAIL
@@ -109,7 +130,7 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if f.ede {
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
-	rcode, err := f.up.fwd.ServeDNS(ctx, ew, r)
+	rcode, err := f.ask(ctx, ew, r)
 	if plugin.ClientWrite(rcode) && err == nil {
 		return rcode, nil
 	}
@@ -120,6 +141,57 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	ew.code, ew.text = dns.ExtendedErrorCodeNoReachableAuthority, "fallback: no upstream answered ("+reason+")"
 	ew.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// ask asks the upstreams, over the client's transport. An upstream that
+// truncates a UDP answer the client has room for (its EDNS buffer is
+// larger than 512 bytes and than the truncated answer) is asked again over
+// TCP, as a recursive resolver would, and the whole answer is written: the
+// server truncates it for the client only as far as the client's buffer
+// requires.
+func (f *Fallback) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	if f.up.forceTCP || state.Proto() != "udp" || state.Size() <= dns.MinMsgSize {
+		return f.up.fwd.ServeDNS(ctx, w, r)
+	}
+	tw := &tcWriter{ResponseWriter: w, room: state.Size()}
+	rcode, err := f.up.fwd.ServeDNS(ctx, tw, r)
+	if tw.held == nil {
+		return rcode, err
+	}
+	if rcode, err = f.up.fwd.ServeDNS(ctx, tcpWriter{w}, r); plugin.ClientWrite(rcode) && err == nil {
+		return rcode, nil
+	}
+	w.WriteMsg(tw.held) // no answer over TCP: the truncated one is better than none
+	return dns.RcodeSuccess, nil
+}
+
+// tcWriter holds back a truncated answer that the client has room for more
+// of, so that it can be asked for again over TCP.
+type tcWriter struct {
+	dns.ResponseWriter
+	room int      // the client's buffer, in bytes
+	held *dns.Msg // the truncated answer held back; nil if none
+}
+
+func (w *tcWriter) WriteMsg(m *dns.Msg) error {
+	if m.Truncated && m.Len() < w.room {
+		w.held = m
+		return nil
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// tcpWriter makes a UDP client look like a TCP one, which makes forward
+// ask the upstreams over TCP.
+type tcpWriter struct{ dns.ResponseWriter }
+
+func (w tcpWriter) RemoteAddr() net.Addr {
+	a, _ := w.ResponseWriter.RemoteAddr().(*net.UDPAddr)
+	if a == nil {
+		return &net.TCPAddr{}
+	}
+	return &net.TCPAddr{IP: a.IP, Port: a.Port, Zone: a.Zone}
 }
 
 // reasonOf names why the chain's result went to the upstreams: the rcode

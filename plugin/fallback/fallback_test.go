@@ -2,7 +2,9 @@ package fallback
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 
@@ -292,6 +294,121 @@ func TestNotAQuery(t *testing.T) {
 			}
 			if reached || len(up.names()) > before {
 				t.Errorf("reached the chain %v, asked the upstream %v; want neither", reached, len(up.names()) > before)
+			}
+		})
+	}
+}
+
+// TestPrivateNXDOMAINHasSOA: the NXDOMAIN of a private name carries an SOA
+// (RFC 2308 §3), whichever way the chain failed to answer it.
+func TestPrivateNXDOMAINHasSOA(t *testing.T) {
+	up := newUpstream(t)
+	tailnetSOA := test.SOA("example.org. 1 IN SOA hub.example.org. hostmaster.example.org. 7 7200 1800 86400 1")
+	publicSOA := test.SOA("example.org. 60 IN SOA ns1.example.org. hostmaster.example.org. 3 7200 1800 86400 60")
+	passes := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		if d := policy.FromContext(ctx); d.WantsSOA() {
+			d.SOA = tailnetSOA
+		}
+		return dns.RcodeServerFailure, nil // fell off the chain's end
+	})
+	public := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		m := new(dns.Msg).SetRcode(r, dns.RcodeNameError)
+		m.Ns = []dns.RR{test.NS("example.org. 60 IN NS ns1.example.org."), publicSOA}
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
+	})
+	cases := []struct {
+		name string
+		next plugin.Handler
+		want string
+	}{
+		{"the SOA of the source that passed it on", passes, tailnetSOA.String()},
+		{"the chain's SOA", public, publicSOA.String()},
+		{"nothing answered: an SOA for the zone", nil, "example.org.\t1\tIN\tSOA\texample.org. hostmaster.example.org. 0 7200 1800 86400 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTestFallback(t, up.Addr, c.next, func(f *Fallback) { f.rules.add("registry", []string{"tailnet", "lan"}) })
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			f.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("registry.example.org.", dns.TypeA))
+			if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeNameError {
+				t.Fatalf("got %v; want NXDOMAIN", rec.Msg)
+			}
+			if len(rec.Msg.Ns) != 1 || rec.Msg.Ns[0].String() != c.want {
+				t.Errorf("authority %v; want only %s", rec.Msg.Ns, c.want)
+			}
+		})
+	}
+}
+
+// truncatingUpstream answers TXT queries with n records of 200 bytes, in
+// full over TCP and cut to 512 bytes with TC over UDP, whatever buffer
+// the query offers, as an authority with a small UDP limit does. It
+// records the transport of each query.
+func truncatingUpstream(t *testing.T, n int) (addr string, protos func() []string) {
+	var mu sync.Mutex
+	var asked []string
+	s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) {
+		proto := "udp"
+		if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
+			proto = "tcp"
+		}
+		mu.Lock()
+		asked = append(asked, proto)
+		mu.Unlock()
+		m := new(dns.Msg).SetReply(r)
+		m.Authoritative = true
+		for i := range n {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+				Txt: []string{fmt.Sprintf("%03d%s", i, strings.Repeat("x", 197))}})
+		}
+		if proto == "udp" {
+			m.Truncate(dns.MinMsgSize)
+		}
+		w.WriteMsg(m)
+	})
+	t.Cleanup(s.Close)
+	return s.Addr, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), asked...) }
+}
+
+// TestTruncatedRetriedOverTCP: an answer an upstream truncates over UDP
+// is asked for again over TCP when the client has room for more, and
+// passed on truncated when it has not.
+func TestTruncatedRetriedOverTCP(t *testing.T) {
+	cases := []struct {
+		name      string
+		tcp       bool   // the client asks over TCP
+		edns      uint16 // the client's buffer; 0 for no EDNS
+		wantTC    bool
+		wantAsked string // the transports the upstream saw
+	}{
+		{"EDNS 4096: asked again over TCP, the whole answer", false, 4096, false, "udp tcp"},
+		{"EDNS 1232: asked again over TCP", false, 1232, false, "udp tcp"},
+		{"no EDNS: truncated, the client retries itself", false, 0, true, "udp"},
+		{"over TCP: the whole answer at once", true, 0, false, "tcp"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			addr, protos := truncatingUpstream(t, 5)
+			f := newTestFallback(t, addr, chain(dns.RcodeNameError, 0, true), nil)
+			q := new(dns.Msg).SetQuestion("big.example.org.", dns.TypeTXT)
+			if c.edns > 0 {
+				q.SetEdns0(c.edns, false)
+			}
+			rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: c.tcp})
+			f.ServeDNS(context.Background(), rec, q)
+			if rec.Msg == nil {
+				t.Fatal("nothing written")
+			}
+			wantAnswers := 5
+			if c.wantTC {
+				wantAnswers = len(rec.Msg.Answer) // whatever fit 512 bytes
+			}
+			if rec.Msg.Truncated != c.wantTC || len(rec.Msg.Answer) != wantAnswers {
+				t.Errorf("TC %v with %d answers; want TC %v and %d", rec.Msg.Truncated, len(rec.Msg.Answer), c.wantTC, wantAnswers)
+			}
+			if got := strings.Join(protos(), " "); got != c.wantAsked {
+				t.Errorf("upstream asked over %q; want %q", got, c.wantAsked)
 			}
 		})
 	}

@@ -140,6 +140,9 @@ func (m *MDNS) host(qname, z string) string {
 func (m *MDNS) pass(ctx context.Context, state request.Request, r result) (int, error) {
 	if m.Fall.Through(state.Name()) {
 		m.count(ctx, r)
+		if d := policy.FromContext(ctx); d.WantsSOA() {
+			d.SOA = m.soa(state.Zone)
+		}
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, state.W, state.Req)
 	}
 	return m.reply(ctx, state, dns.RcodeNameError, nil, resultNXDomain)

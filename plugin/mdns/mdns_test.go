@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
@@ -298,5 +299,21 @@ func TestApex(t *testing.T) {
 				t.Errorf("rcode %s; want NOERROR", dns.RcodeToString[msg.Rcode])
 			}
 		})
+	}
+}
+
+// TestPassLeavesSOA: a private name passed on leaves the zone's SOA for
+// the fallback's NXDOMAIN; a public one leaves nothing.
+func TestPassLeavesSOA(t *testing.T) {
+	m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = fall.Root })
+	for _, c := range []struct {
+		allowed policy.Source
+		want    bool
+	}{{policy.LAN, true}, {policy.All, false}} {
+		d := &policy.Decision{Allowed: c.allowed}
+		m.ServeDNS(policy.NewContext(context.Background(), d), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion("nosuch.example.org.", dns.TypeA))
+		if got := d.SOA != nil && d.SOA.String() == test.SOA(soaLine()).String(); got != c.want {
+			t.Errorf("allowed %v: left SOA %v; want one: %v", c.allowed, d.SOA, c.want)
+		}
 	}
 }

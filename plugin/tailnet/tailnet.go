@@ -129,6 +129,9 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 func (t *Tailnet) pass(ctx context.Context, state request.Request, result result) (int, error) {
 	if t.Fall.Through(state.Name()) {
 		t.count(ctx, result)
+		if d := policy.FromContext(ctx); d.WantsSOA() {
+			d.SOA = t.soa(state.Zone, t.table.Load(), t.ttl)
+		}
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
 	}
 	return t.reply(ctx, state, dns.RcodeNameError, nil, t.ttl, resultNXDomain)

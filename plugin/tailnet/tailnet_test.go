@@ -382,3 +382,31 @@ func TestNameserver(t *testing.T) {
 		})
 	}
 }
+
+// TestPassLeavesSOA: a private name passed on leaves the zone's SOA for
+// the fallback's NXDOMAIN; a public one leaves nothing.
+func TestPassLeavesSOA(t *testing.T) {
+	cases := []struct {
+		name    string
+		allowed policy.Source
+		qname   string
+		want    bool
+	}{
+		{"private name, peer offline", policy.Tailnet | policy.LAN, "alpha.example.org.", true},
+		{"private name, no such host", policy.Tailnet, "nosuch.example.org.", true},
+		{"public allowed", policy.All, "alpha.example.org.", false},
+	}
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := &policy.Decision{Allowed: c.allowed}
+			tn.ServeDNS(policy.NewContext(context.Background(), d), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, dns.TypeA))
+			if got := d.SOA != nil; got != c.want {
+				t.Fatalf("left an SOA = %v; want %v", got, c.want)
+			}
+			if c.want && d.SOA.String() != test.SOA(soaLine).String() {
+				t.Errorf("SOA %v; want %s", d.SOA, soaLine)
+			}
+		})
+	}
+}
