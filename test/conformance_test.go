@@ -55,21 +55,28 @@ func TestConformance(t *testing.T) {
 	dir := t.TempDir()
 	public := filepath.Join(dir, "db.public")
 	reference := filepath.Join(dir, "db.reference")
+	reverseRef := filepath.Join(dir, "db.reverse")
 	writeFile(t, public, conformancePublicZone())
 	writeFile(t, reference, conformanceReferenceZone(hub, alpha))
 
+	writeFile(t, reverseRef, conformanceReverseZone(hub, alpha))
+
 	authority := fixture.Port(t)
 	startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    file %s\n}\n", authority, public))
+	// The tailnet zones: example.org and the reverse zone of the nodes'
+	// addresses, 64.100.in-addr.arpa (one of 100.64.0.0/10's).
+	tailnet := "    tailnet example.org 100.64.0.0/10 {\n        socket " + api.Path + "\n        fallthrough example.org\n    }\n"
 	targets := map[string]string{}
 	for name, corefile := range map[string]string{
-		"file": "    file " + reference + "\n",
-		"chain": "    tailnet {\n        socket " + api.Path + "\n        fallthrough\n    }\n" +
-			"    file " + public + "\n",
-		"device": fmt.Sprintf("    fallback {\n        to 127.0.0.1:%d\n    }\n", authority) +
-			"    tailnet {\n        socket " + api.Path + "\n        fallthrough\n    }\n",
+		"file": "example.org:%[1]d {\n    bind 127.0.0.1\n    file " + reference + "\n}\n" +
+			"64.100.in-addr.arpa:%[1]d {\n    bind 127.0.0.1\n    file " + reverseRef + "\n}\n",
+		"chain": "example.org:%[1]d 64.100.in-addr.arpa:%[1]d {\n    bind 127.0.0.1\n" + tailnet +
+			"    file " + public + " example.org\n}\n",
+		"device": "example.org:%[1]d 64.100.in-addr.arpa:%[1]d {\n    bind 127.0.0.1\n" +
+			fmt.Sprintf("    fallback example.org {\n        to 127.0.0.1:%d\n        policy registry tailnet lan\n    }\n", authority) + tailnet + "}\n",
 	} {
 		port := fixture.Port(t)
-		startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n%s}\n", port, corefile))
+		startCoreDNS(t, fmt.Sprintf(corefile, port))
 		targets[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	for _, name := range []string{"chain", "device"} {
@@ -82,7 +89,7 @@ func TestConformance(t *testing.T) {
 	got := map[string]map[string]shape{} // target, case: the reply
 	for target, addr := range targets {
 		got[target] = map[string]shape{}
-		for _, q := range conformanceMatrix() {
+		for _, q := range conformanceMatrix(hub) {
 			got[target][q.name] = c.ask(t, addr, q)
 		}
 	}
@@ -90,7 +97,7 @@ func TestConformance(t *testing.T) {
 	for _, target := range []string{"chain", "device"} {
 		t.Run(target, func(t *testing.T) {
 			seen := make([]bool, len(conformanceDifferences))
-			for _, q := range conformanceMatrix() {
+			for _, q := range conformanceMatrix(hub) {
 				for _, d := range compare(q.name, got[target][q.name], got["file"][q.name]) {
 					d.target = target
 					i := slices.IndexFunc(conformanceDifferences, func(l difference) bool { return l.matches(d) })
@@ -114,7 +121,7 @@ func TestConformance(t *testing.T) {
 
 	// What holds for every server, whatever the other says.
 	for target := range targets {
-		for _, q := range conformanceMatrix() {
+		for _, q := range conformanceMatrix(hub) {
 			r := got[target][q.name]
 			if q.sent != "" && r.question != q.sent {
 				t.Errorf("%s: %s: question %q; want the query's own case %q (0x20)", target, q.name, r.question, q.sent)
@@ -122,7 +129,7 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	if t.Failed() || testing.Verbose() {
-		for _, q := range conformanceMatrix() {
+		for _, q := range conformanceMatrix(hub) {
 			t.Logf("%-24s file   %s", q.name, got["file"][q.name])
 			t.Logf("%-24s chain  %s", "", got["chain"][q.name])
 			t.Logf("%-24s device %s", "", got["device"][q.name])
@@ -168,6 +175,17 @@ func conformanceReferenceZone(self, peer *tailnettest.Node) string {
 	return b.String() + conformancePublicRecords()
 }
 
+// conformanceReverseZone is the tailnet's reverse zone for the nodes'
+// addresses, as one zone file: the same SOA and NS, and a PTR a node.
+func conformanceReverseZone(self, peer *tailnettest.Node) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN 64.100.in-addr.arpa.\n@ 10 IN SOA %[1]s.example.org. hostmaster.example.org. 1 3600 600 86400 10\n@ 10 IN NS %[1]s.example.org.\n", self.Hostname)
+	for _, n := range []*tailnettest.Node{self, peer} {
+		fmt.Fprintf(&b, "%s. 10 IN PTR %s.example.org.\n", reverse(n.IPv4), n.Hostname)
+	}
+	return b.String()
+}
+
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -193,7 +211,7 @@ type conformanceQuery struct {
 }
 
 // conformanceMatrix is the questions, in the order they are asked.
-func conformanceMatrix() []conformanceQuery {
+func conformanceMatrix(self *tailnettest.Node) []conformanceQuery {
 	k := func(name string, args ...string) conformanceQuery { return conformanceQuery{name: name, kdig: args} }
 	label63 := strings.Repeat("a", 63)
 	// 255 octets on the wire: 3 labels of 63, one of 45, hub.example.org.
@@ -215,9 +233,15 @@ func conformanceMatrix() []conformanceQuery {
 		k("below host", "grafana.hub.example.org", "A"),
 		k("public name", "www.example.org", "A"),
 		k("NXDOMAIN", "nosuch.example.org", "A"),
+		k("private NXDOMAIN", "registry.example.org", "A"), // device: policy registry tailnet lan
+		k("apex ANY", "example.org", "ANY"),
 		k("host ANY", "hub.example.org", "ANY"),
 		k("public ANY", "www.example.org", "ANY"),
 		k("NOTIFY", "example.org", "NOTIFY=1"),
+		k("reverse SOA", "64.100.in-addr.arpa", "SOA"),
+		k("reverse NS", "64.100.in-addr.arpa", "NS"),
+		k("PTR", reverse(self.IPv4), "PTR"),
+		k("PTR NXDOMAIN", "9.9.64.100.in-addr.arpa", "PTR"),
 		k("no EDNS", "+noedns", "hub.example.org", "A"),
 		k("EDNS 512", "+bufsize=512", "hub.example.org", "A"),
 		k("EDNS 1232", "+bufsize=1232", "hub.example.org", "A"),
@@ -389,6 +413,8 @@ type kdigRR struct {
 	TYPE     uint16
 	CLASS    uint16
 	TTL      uint32
+	NS       string `json:"rdataNS"`
+	PTR      string `json:"rdataPTR"`
 }
 
 func kdigShape(b []byte) (shape, error) {
@@ -415,8 +441,8 @@ func kdigShape(b []byte) (shape, error) {
 		}
 	}
 	s.rcode = rcodeString(rcode, s.edns != "none")
-	s.answer = kdigSection(m.Answer)
-	s.authority = kdigSection(m.Authority)
+	s.answer = kdigSection(m.Answer, true)
+	s.authority = kdigSection(m.Authority, false)
 	return s, nil
 }
 
@@ -429,10 +455,17 @@ func rcodeString(rcode int, edns bool) string {
 	return dns.RcodeToString[rcode]
 }
 
-func kdigSection(rrs []kdigRR) string {
+// kdigSection writes a section as "owner TYPE, ...", with the target of
+// an NS or PTR in the answer (target): that a nameserver or a pointer
+// names the right host matters, the rest of the data does not here.
+func kdigSection(rrs []kdigRR, target bool) string {
 	var out []string
 	for _, rr := range rrs {
-		out = append(out, rr.NAME+" "+rr.TYPEname)
+		s := rr.NAME + " " + rr.TYPEname
+		if t := rr.NS + rr.PTR; target && t != "" {
+			s += " " + t
+		}
+		out = append(out, s)
 	}
 	return strings.Join(out, ", ")
 }
@@ -529,9 +562,7 @@ func digShape(out string) shape {
 // differences are logged, not failed. A row leaves this list when its fix
 // lands, and its cases then match the reference or are listed in
 // conformanceDifferences with the issue's right-hand column.
-var pendingI13 = map[string]string{
-	"host ANY": "ANY per RFC 8482",
-}
+var pendingI13 = map[string]string{}
 
 // conformanceDifferences are the differences from stock file that are
 // right, or harmless, each with its reason; docs/conformance.md explains
@@ -541,6 +572,17 @@ var conformanceDifferences = []difference{
 		reason: "an answer from the tailnet has no NS RRset in authority; file adds the apex NS to every positive answer. " +
 			"RFC 1034 §4.3.2 (steps 3.a and 6) does not ask for it, resolvers already hold the NS from the delegation, " +
 			"and it is what BIND's minimal-responses leaves out"},
+	{q: "*", field: "authority", th: "", ref: "64.100.in-addr.arpa. NS",
+		reason: "as for example.org: an answer from the tailnet's reverse zone has no NS RRset in authority"},
+	{q: "apex ANY", field: "answer", th: "example.org. SOA, example.org. NS hub.example.org.", ref: "",
+		reason: "RFC 8482 §4.1: an ANY query may be answered with a subset of the name's RRsets; tailnet gives the two it owns " +
+			"at the apex. file's NODATA says the name has no records at all, which is wrong for an ANY query at a name that has some"},
+	{q: "apex ANY", field: "authority", th: "", ref: "example.org. SOA",
+		reason: "the SOA of file's NODATA; tailnet's answer is positive"},
+	{q: "host ANY", field: "answer", th: "hub.example.org. A, hub.example.org. AAAA", ref: "",
+		reason: "RFC 8482 §4.1, as at the apex: tailnet gives the host's A and AAAA RRsets"},
+	{q: "host ANY", field: "authority", th: "", ref: "example.org. SOA",
+		reason: "the SOA of file's NODATA; tailnet's answer is positive"},
 	{q: "0x20 host", field: "answer", th: "HuB.ExAmPlE.oRg. A", ref: "hub.example.org. A",
 		reason: "tailnet writes the owner as the query wrote it, file as the zone does; names compare without case " +
 			"(RFC 4343 §3), and a 0x20 resolver checks the question, which both echo as sent"},
