@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -20,22 +21,23 @@ import (
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
-// TestConformance asks tailhorizon and stock CoreDNS file, serving the
-// same records, the same questions with kdig, and compares what a DNS
-// engineer compares: the rcode, the AA, TC, RA and AD flags, the owners and
-// types of the answer and authority sections, EDNS (presence, version,
-// DO, size), whether the client had to retry over TCP, and the case of
-// the names. Every difference that remains is listed, with its reason, in
-// conformanceDifferences and in docs/conformance.md; any other difference
-// fails the test, and so does a listed one that no longer occurs.
+// TestConformance asks tailhorizon and two references serving the same
+// records, stock CoreDNS file and Knot DNS, the same questions with kdig,
+// and compares what a DNS engineer compares: the rcode, the AA, TC, RA and
+// AD flags, the owners and types of the answer and authority sections,
+// EDNS (presence, version, DO, size), whether the client had to retry over
+// TCP, and the case of the names. Every difference that remains is listed,
+// with its reason, in conformanceDifferences and in docs/conformance.md;
+// any other difference fails the test, and so does a listed one that no
+// longer occurs.
 //
-// tailhorizon runs in two shapes: "chain", the tailnet zone in front of
+// tailhorizon runs in two shapes: "chain", the tailnet zones in front of
 // the public zone served by file in the same server block, and "device",
 // docs/corefiles/device.Corefile's shape, where fallback asks the zone's
 // public authority (a stock file server) for what tailnet does not
-// answer. The reference, "file", is one stock file server with both the
-// tailnet's names (its SOA, NS and hosts, wildcards below the hosts) and
-// the public zone's.
+// answer. The references, "file" and "knot" (knotd, Debian package knot),
+// serve the tailnet's names (its SOA, NS and hosts, wildcards below the
+// hosts, PTRs) and the public zone's as zone files.
 func TestConformance(t *testing.T) {
 	tailnettest.Require(t)
 	kdig, err := exec.LookPath("kdig")
@@ -45,6 +47,10 @@ func TestConformance(t *testing.T) {
 	digBin, err := exec.LookPath("dig")
 	if err != nil {
 		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	knotd, err := exec.LookPath("knotd")
+	if err != nil {
+		tailnettest.SkipOrFail(t, "needs knotd (apt-get install knot)")
 	}
 
 	tn := tailnettest.Start(t)
@@ -58,7 +64,6 @@ func TestConformance(t *testing.T) {
 	reverseRef := filepath.Join(dir, "db.reverse")
 	writeFile(t, public, conformancePublicZone())
 	writeFile(t, reference, conformanceReferenceZone(hub, alpha))
-
 	writeFile(t, reverseRef, conformanceReverseZone(hub, alpha))
 
 	authority := fixture.Port(t)
@@ -66,7 +71,7 @@ func TestConformance(t *testing.T) {
 	// The tailnet zones: example.org and the reverse zone of the nodes'
 	// addresses, 64.100.in-addr.arpa (one of 100.64.0.0/10's).
 	tailnet := "    tailnet example.org 100.64.0.0/10 {\n        socket " + api.Path + "\n        fallthrough example.org\n    }\n"
-	targets := map[string]string{}
+	targets := map[string]string{"knot": startKnot(t, knotd, map[string]string{"example.org": reference, "64.100.in-addr.arpa": reverseRef})}
 	for name, corefile := range map[string]string{
 		"file": "example.org:%[1]d {\n    bind 127.0.0.1\n    file " + reference + "\n}\n" +
 			"64.100.in-addr.arpa:%[1]d {\n    bind 127.0.0.1\n    file " + reverseRef + "\n}\n",
@@ -86,42 +91,45 @@ func TestConformance(t *testing.T) {
 	}
 
 	c := conformanceClient{kdig: kdig, dig: digBin}
+	matrix := conformanceMatrix(hub)
 	got := map[string]map[string]shape{} // target, case: the reply
 	for target, addr := range targets {
 		got[target] = map[string]shape{}
-		for _, q := range conformanceMatrix(hub) {
+		for _, q := range matrix {
 			got[target][q.name] = c.ask(t, addr, q)
 		}
 	}
 
-	for _, target := range []string{"chain", "device"} {
-		t.Run(target, func(t *testing.T) {
-			seen := make([]bool, len(conformanceDifferences))
-			for _, q := range conformanceMatrix(hub) {
-				for _, d := range compare(q.name, got[target][q.name], got["file"][q.name]) {
-					d.target = target
-					i := slices.IndexFunc(conformanceDifferences, func(l difference) bool { return l.matches(d) })
-					switch row, pending := pendingI13[q.name]; {
-					case i >= 0:
-						seen[i] = true
-					case pending:
-						t.Logf("PENDING (issue 13: %s): %s: %s: tailhorizon %q, file %q", row, q.name, d.field, d.th, d.ref)
-					default:
-						t.Errorf("%s: %s differs: tailhorizon %q, file %q; list it in conformanceDifferences and docs/conformance.md only if it is right", q.name, d.field, d.th, d.ref)
+	seen := make([]bool, len(conformanceDifferences))
+	for _, ref := range []string{"file", "knot"} {
+		for _, target := range []string{"chain", "device"} {
+			t.Run(target+" against "+ref, func(t *testing.T) {
+				for _, q := range matrix {
+					for _, d := range compare(q.name, got[target][q.name], got[ref][q.name]) {
+						d.target, d.against = target, ref
+						i := slices.IndexFunc(conformanceDifferences, func(l difference) bool { return l.matches(d) })
+						switch row, pending := pendingI13[q.name]; {
+						case i >= 0:
+							seen[i] = true
+						case pending:
+							t.Logf("PENDING (issue 13: %s): %s: %s: tailhorizon %q, %s %q", row, q.name, d.field, d.th, ref, d.ref)
+						default:
+							t.Errorf("%s: %s differs: tailhorizon %q, %s %q; list it in conformanceDifferences and docs/conformance.md only if it is right", q.name, d.field, d.th, ref, d.ref)
+						}
 					}
 				}
-			}
-			for i, d := range conformanceDifferences {
-				if !seen[i] && (d.target == "" || d.target == target) {
-					t.Errorf("listed difference not seen: %s: %s: tailhorizon %q, file %q; take it out of conformanceDifferences and docs/conformance.md", d.q, d.field, d.th, d.ref)
-				}
-			}
-		})
+			})
+		}
+	}
+	for i, d := range conformanceDifferences {
+		if !seen[i] {
+			t.Errorf("listed difference not seen: %s: %s: tailhorizon %q, %s %q; take it out of conformanceDifferences and docs/conformance.md", d.q, d.field, d.th, d.against, d.ref)
+		}
 	}
 
-	// What holds for every server, whatever the other says.
+	// What holds for every server, whatever the others say.
 	for target := range targets {
-		for _, q := range conformanceMatrix(hub) {
+		for _, q := range matrix {
 			r := got[target][q.name]
 			if q.sent != "" && r.question != q.sent {
 				t.Errorf("%s: %s: question %q; want the query's own case %q (0x20)", target, q.name, r.question, q.sent)
@@ -129,12 +137,57 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	if t.Failed() || testing.Verbose() {
-		for _, q := range conformanceMatrix(hub) {
-			t.Logf("%-24s file   %s", q.name, got["file"][q.name])
-			t.Logf("%-24s chain  %s", "", got["chain"][q.name])
-			t.Logf("%-24s device %s", "", got["device"][q.name])
+		for _, q := range matrix {
+			for i, target := range []string{"file", "knot", "chain", "device"} {
+				name := ""
+				if i == 0 {
+					name = q.name
+				}
+				t.Logf("%-24s %-6s %s", name, target, got[target][q.name])
+			}
 		}
 	}
+}
+
+// startKnot runs knotd serving zones (name: zone file) on a free loopback
+// port until the test ends, and returns its address once it answers.
+func startKnot(t *testing.T, knotd string, zones map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	port := fixture.Port(t)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "server:\n    rundir: %[1]s\n    listen: 127.0.0.1@%[2]d\n"+
+		"database:\n    storage: %[1]s\n"+
+		"log:\n  - target: stderr\n    any: warning\n"+
+		"template:\n  - id: default\n    storage: %[1]s\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n"+
+		"zone:\n", dir, port)
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
+		fmt.Fprintf(&conf, "  - domain: %s\n    file: %s\n", z, zones[z])
+	}
+	confFile := filepath.Join(dir, "knot.conf")
+	writeFile(t, confFile, conf.String())
+	cmd := exec.Command(knotd, "-c", confFile)
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("knotd:\n%s", log.String())
+		}
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
+		fixture.Eventually(t, "knotd serves "+z, func() bool {
+			m := new(dns.Msg).SetQuestion(dns.Fqdn(z), dns.TypeSOA)
+			r, _, err := (&dns.Client{Timeout: 200 * time.Millisecond}).Exchange(m, addr)
+			return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
+		})
+	}
+	return addr
 }
 
 // conformancePublicZone is the zone's public side: what the VPS
@@ -320,18 +373,38 @@ func (s shape) String() string {
 // reference differ; as listed in conformanceDifferences, with why.
 type difference struct {
 	target  string // "chain" or "device"; "" for both
+	against string // the reference: "file" or "knot"
 	q       string // the case's name
 	field   string
 	th, ref string // tailhorizon's value and the reference's
 	reason  string
+	// like, when set, covers the values th and ref stand for: a family of
+	// differences with one reason.
+	like func(th, ref string) bool
 }
 
 // matches reports whether the listed difference l covers got, a
 // difference seen; a q of "*" covers every case.
 func (l difference) matches(got difference) bool {
-	return (l.target == "" || l.target == got.target) && (l.q == "*" || l.q == got.q) &&
-		l.field == got.field && l.th == got.th && l.ref == got.ref
+	if l.against != got.against || (l.target != "" && l.target != got.target) || (l.q != "*" && l.q != got.q) || l.field != got.field {
+		return false
+	}
+	if l.like != nil {
+		return l.like(got.th, got.ref)
+	}
+	return l.th == got.th && l.ref == got.ref
 }
+
+// ednsSizeOnly reports whether two EDNS values ("v0 do 1232") differ in
+// the UDP size only.
+func ednsSizeOnly(th, ref string) bool {
+	cut := func(s string) string { i := strings.LastIndex(s, " "); return s[:max(i, 0)] }
+	return th != "none" && ref != "none" && cut(th) == cut(ref)
+}
+
+// sameName reports whether two sections differ in the case of their
+// names only.
+func sameName(th, ref string) bool { return strings.EqualFold(th, ref) }
 
 // compare lists the fields in which th and ref differ.
 func compare(q string, th, ref shape) []difference {
@@ -568,34 +641,73 @@ var pendingI13 = map[string]string{}
 // right, or harmless, each with its reason; docs/conformance.md explains
 // them with their RFC sections.
 var conformanceDifferences = []difference{
-	{q: "*", field: "authority", th: "", ref: "example.org. NS",
+	// Against stock CoreDNS file.
+	{against: "file", q: "*", field: "authority", th: "", ref: "example.org. NS",
 		reason: "an answer from the tailnet has no NS RRset in authority; file adds the apex NS to every positive answer. " +
 			"RFC 1034 §4.3.2 (steps 3.a and 6) does not ask for it, resolvers already hold the NS from the delegation, " +
 			"and it is what BIND's minimal-responses leaves out"},
-	{q: "*", field: "authority", th: "", ref: "64.100.in-addr.arpa. NS",
+	{against: "file", q: "*", field: "authority", th: "", ref: "64.100.in-addr.arpa. NS",
 		reason: "as for example.org: an answer from the tailnet's reverse zone has no NS RRset in authority"},
-	{q: "apex ANY", field: "answer", th: "example.org. SOA, example.org. NS hub.example.org.", ref: "",
+	{against: "file", q: "apex ANY", field: "answer", th: "example.org. SOA, example.org. NS hub.example.org.", ref: "",
 		reason: "RFC 8482 §4.1: an ANY query may be answered with a subset of the name's RRsets; tailnet gives the two it owns " +
 			"at the apex. file's NODATA says the name has no records at all, which is wrong for an ANY query at a name that has some"},
-	{q: "apex ANY", field: "authority", th: "", ref: "example.org. SOA",
+	{against: "file", q: "apex ANY", field: "authority", th: "", ref: "example.org. SOA",
 		reason: "the SOA of file's NODATA; tailnet's answer is positive"},
-	{q: "host ANY", field: "answer", th: "hub.example.org. A, hub.example.org. AAAA", ref: "",
+	{against: "file", q: "host ANY", field: "answer", th: "hub.example.org. A, hub.example.org. AAAA", ref: "",
 		reason: "RFC 8482 §4.1, as at the apex: tailnet gives the host's A and AAAA RRsets"},
-	{q: "host ANY", field: "authority", th: "", ref: "example.org. SOA",
+	{against: "file", q: "host ANY", field: "authority", th: "", ref: "example.org. SOA",
 		reason: "the SOA of file's NODATA; tailnet's answer is positive"},
-	{q: "0x20 host", field: "answer", th: "HuB.ExAmPlE.oRg. A", ref: "hub.example.org. A",
+	{against: "file", q: "0x20 host", field: "answer", th: "HuB.ExAmPlE.oRg. A", ref: "hub.example.org. A",
 		reason: "tailnet writes the owner as the query wrote it, file as the zone does; names compare without case " +
 			"(RFC 4343 §3), and a 0x20 resolver checks the question, which both echo as sent"},
-	{q: "0x20 below host", field: "answer", th: "GraFana.hUb.example.ORG. A", ref: "grafana.hub.example.org. A",
+	{against: "file", q: "0x20 below host", field: "answer", th: "GraFana.hUb.example.ORG. A", ref: "grafana.hub.example.org. A",
 		reason: "as for 0x20 host; file writes the wildcard's expansion in the zone's case"},
-	{q: "NOTIFY", field: "reply", th: "NOTIMP [] an:  | ns:  | edns: none", ref: "no reply",
+	{against: "file", q: "NOTIFY", field: "reply", th: "NOTIMP [] an:  | ns:  | edns: none", ref: "no reply",
 		reason: "tailhorizon is nobody's secondary: NOTIMP ends the sender's NOTIFY transaction at once (RFC 1996 §3.12), where " +
 			"NOERROR would say it was accepted; file ignores a NOTIFY from a host that is not its primary (RFC 1996 §3.10), " +
 			"and the sender retries until it gives up. Neither takes the NOTIFY"},
+
+	// Against Knot DNS (knotd 3.2), where tailhorizon or CoreDNS does
+	// otherwise.
+	{against: "knot", q: "*", field: "authority", th: "example.org. NS", ref: "",
+		reason: "a public answer comes from CoreDNS file, which adds the apex NS to positive answers; knot, like tailnet, does not. " +
+			"Optional either way (RFC 1034 §4.3.2)"},
+	{against: "knot", q: "*", field: "edns", like: ednsSizeOnly,
+		reason: "the UDP size in a reply's OPT: CoreDNS writes the query's, knot its own (1232). RFC 6891 §6.2.4 " +
+			"makes it the responder's, but a client reads it only as a hint for its next queries, and the replies fit either"},
+	{against: "knot", q: "apex ANY", field: "answer", th: "example.org. SOA, example.org. NS hub.example.org.", ref: "example.org. A",
+		reason: "RFC 8482 §4.1: a subset of the RRsets; tailnet gives those it owns, knot one of them"},
+	{against: "knot", q: "host ANY", field: "answer", th: "hub.example.org. A, hub.example.org. AAAA", ref: "hub.example.org. A",
+		reason: "RFC 8482 §4.1: a subset of the RRsets; tailnet gives the A and AAAA, knot the first RRset only"},
+	{against: "knot", q: "public ANY", field: "answer", th: "", ref: "www.example.org. A",
+		reason: "a public name's ANY goes to the public zone, CoreDNS file, which answers NODATA (see the file table); knot gives one RRset"},
+	{against: "knot", q: "public ANY", field: "authority", th: "example.org. SOA", ref: "",
+		reason: "the SOA of file's NODATA"},
+	{against: "knot", q: "NOTIFY", field: "rcode", th: "NOTIMP", ref: "NOTAUTH",
+		reason: "both turn the NOTIFY down: tailhorizon is nobody's secondary (RFC 1996 §3.12), knot is not this zone's secondary " +
+			"and says the sender is not authorised"},
+	{against: "knot", q: "AXFR udp", field: "rcode", th: "REFUSED", ref: "NOTIMP",
+		reason: "both refuse a transfer none is configured for (RFC 5936 §2.2.1); knot does no AXFR over UDP at all (RFC 5936 §4.2)"},
+	{against: "knot", q: "AXFR tcp", field: "rcode", th: "REFUSED", ref: "NOTAUTH",
+		reason: "both refuse a transfer none is configured for; REFUSED is RFC 5936 §2.2.1's word, knot's NOTAUTH says not authorised"},
+	{against: "knot", q: "IXFR udp", field: "rcode", th: "REFUSED", ref: "NOTAUTH",
+		reason: "as AXFR over TCP (RFC 1995 §2)"},
+	{against: "knot", q: "IXFR tcp", field: "rcode", th: "REFUSED", ref: "NOTAUTH",
+		reason: "as AXFR over TCP"},
+	{against: "knot", q: "UPDATE", field: "rcode", th: "NOTIMP", ref: "NOTAUTH",
+		reason: "both turn the update down (RFC 2136 §3): CoreDNS does not do updates, knot does them but not for this client"},
+	{against: "knot", q: "QDCOUNT 2", field: "reply", th: "FORMERR [] an:  | ns:  | edns: none", ref: "no reply",
+		reason: "RFC 9619 lets a responder answer FORMERR to more than one question, or drop it as knot does"},
+	{against: "knot", q: "0x20 public", field: "answer", like: sameName,
+		reason: "knot writes every owner as the query wrote it; a public answer comes from CoreDNS file, in the zone's case. " +
+			"Harmless (RFC 4343 §3); the question is echoed as sent by all"},
+	{against: "knot", q: "0x20 apex", field: "answer", like: sameName,
+		reason: "tailnet writes the apex SOA's owner as the zone's name, not as the query wrote it (unlike its hosts); harmless (RFC 4343 §3)"},
 }
 
 // TestConformanceDocs: docs/conformance.md has a row for every listed
-// difference, naming its case (or, for one of every case, its field).
+// difference, naming its case (or, for one of every case, its field),
+// in any case.
 func TestConformanceDocs(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "docs", "conformance.md"))
 	if err != nil {
@@ -614,7 +726,7 @@ func TestConformanceDocs(t *testing.T) {
 		if d.q == "*" {
 			want = d.field
 		}
-		if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, want) }) {
+		if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(strings.ToLower(r), strings.ToLower(want)) }) {
 			t.Errorf("docs/conformance.md: no row of the Differences table names %q (%s: %s)", want, d.q, d.field)
 		}
 	}
