@@ -428,6 +428,14 @@ func compare(q string, th, ref shape) []difference {
 	return out
 }
 
+// conformanceTimeout bounds each question: what has no reply by then has
+// none (file drops a NOTIFY, knot a query of two questions). It is long
+// enough for a loaded machine.
+const (
+	conformanceTimeout = 2 * time.Second
+	conformanceWait    = "2" // conformanceTimeout, for kdig's +time and dig's
+)
+
 // conformanceClient asks the matrix's questions with kdig, dig, or
 // miekg/dns for what those cannot send.
 type conformanceClient struct {
@@ -439,21 +447,21 @@ func (c conformanceClient) ask(t *testing.T, addr string, q conformanceQuery) sh
 	host, port, _ := net.SplitHostPort(addr)
 	switch {
 	case q.wire != nil:
-		cl := &dns.Client{Net: q.net, Timeout: time.Second}
+		cl := &dns.Client{Net: q.net, Timeout: conformanceTimeout}
 		r, _, err := cl.Exchange(q.wire(), addr)
 		if err != nil {
 			return shape{}
 		}
 		return shapeOf(r)
 	case q.dig != nil:
-		args := append([]string{"@" + host, "-p", port, "+norec", "+time=1", "+tries=1", "+noall", "+question", "+answer", "+comments"}, q.dig...)
+		args := append([]string{"@" + host, "-p", port, "+norec", "+time=" + conformanceWait, "+tries=1", "+noall", "+question", "+answer", "+comments"}, q.dig...)
 		out, err := exec.Command(c.dig, args...).Output()
 		if err != nil {
 			t.Fatalf("dig %s: %v", strings.Join(args, " "), err)
 		}
 		return digShape(string(out))
 	}
-	args := append([]string{"@" + host, "-p", port, "+json", "+time=1", "+retry=0", "+norecurse"}, q.kdig...)
+	args := append([]string{"@" + host, "-p", port, "+json", "+time=" + conformanceWait, "+retry=0", "+norecurse"}, q.kdig...)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(c.kdig, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

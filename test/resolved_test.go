@@ -269,7 +269,11 @@ func TestRecipeResolvedDNSSEC(t *testing.T) {
 			})
 			t.Logf("www validated after %s", www)
 			// tailnet's answer has no signature: bogus, SERVFAIL.
-			m := askStub("hub.example.org.")()
+			var m *dns.Msg
+			waitFor(t, 10*time.Second, "hub's reply through resolved", askStub("hub.example.org."), func(r *dns.Msg) bool {
+				m = r
+				return r.Rcode != -1
+			})
 			if m.Rcode != dns.RcodeServerFailure {
 				t.Errorf("hub: %s %v with DNSSEC=%s and no NTA; want SERVFAIL, bogus", dns.RcodeToString[m.Rcode], m.Answer, mode)
 			}
@@ -290,7 +294,12 @@ func TestRecipeResolvedDNSSEC(t *testing.T) {
 			took := waitFor(t, 20*time.Second, "hub through resolved", askStub("hub.example.org."), isHub)
 			t.Logf("hub resolved after %s", took)
 			// Nothing below the NTA is validated, the public answers too.
-			if m := askStub("www.example.org.")(); !isWWW(m) || m.AuthenticatedData {
+			var m *dns.Msg
+			waitFor(t, 10*time.Second, "www's reply through resolved", askStub("www.example.org."), func(r *dns.Msg) bool {
+				m = r
+				return r.Rcode != -1
+			})
+			if !isWWW(m) || m.AuthenticatedData {
 				t.Errorf("www: %v; want the public answer, not validated (AD clear) below the NTA", m)
 			}
 			// A .negative file replaces resolved's built-in list of
