@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/test/fixture"
+	"github.com/tailhorizon/tailhorizon/test/lantest"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -198,6 +199,51 @@ func TestPublicViewLeaksNothing(t *testing.T) {
 						t.Errorf("%s %s = %s with %d answers; want NXDOMAIN, a private name", q, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], len(r.Answer))
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestSplitDNSLAN: a LAN client of the shipped split-DNS Corefile gets the
+// LAN address of a host on the LAN, and the private name from the LAN,
+// while other clients still get only the public answer.
+func TestSplitDNSLAN(t *testing.T) {
+	tn := tailnettest.Start(t)
+	hub := tn.AddNode(t, "hub")
+	api := hub.ServeLocalAPI(t)
+	auth := startAuthority(t)
+	addLoopbackAddr(t, tailnetClient)
+	lan := lantest.Start(t)
+	hubLAN := lanAddr(lan, false, 20)
+	lan.AddHost(t).RunAvahi(t, map[string][]netip.Addr{"hub": {hubLAN}})
+	srv := deployment(t, "split-dns.Corefile", api.Path, auth,
+		"    mdns {\n", "    mdns {\n        interface "+lan.Bridge+"\n")
+	waitLoaded(t, srv, hub.IPv4.String())
+	waitListening(t, lan.Bridge)
+
+	ask := func(from netip.Addr, name string) func() *dns.Msg {
+		return func() *dns.Msg { return exchangeFrom(t, from, srv, name, dns.TypeA) }
+	}
+	waitFor(t, 10*time.Second, "the LAN client gets hub's LAN address", ask(lanClient, "grafana.hub.example.org"),
+		func(r *dns.Msg) bool { return answerData(r) == hubLAN.String() })
+	cases := []struct {
+		name  string
+		from  netip.Addr
+		qname string
+		rcode int
+		want  string
+	}{
+		{"LAN client: the private name from the LAN", lanClient, "registry.example.org", dns.RcodeSuccess, hubLAN.String()},
+		{"LAN client: a host not on the LAN goes public", lanClient, "blog.example.org", dns.RcodeSuccess, vpsIPv4},
+		{"tailnet client: the tailnet address", tailnetClient, "hub.example.org", dns.RcodeSuccess, hub.IPv4.String()},
+		{"other client: the public answer", publicClient, "hub.example.org", dns.RcodeSuccess, vpsIPv4},
+		{"other client: private name is NXDOMAIN", publicClient, "registry.example.org", dns.RcodeNameError, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := exchangeFrom(t, c.from, srv, c.qname, dns.TypeA)
+			if r.Rcode != c.rcode || answerData(r) != c.want {
+				t.Errorf("got %s %q; want %s %q", dns.RcodeToString[r.Rcode], answerData(r), dns.RcodeToString[c.rcode], c.want)
 			}
 		})
 	}

@@ -3,11 +3,13 @@
 package corefile
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
 
 	"github.com/miekg/dns"
 )
@@ -61,7 +63,8 @@ func duration(c *caddy.Controller, option string, args []string, lo, hi time.Dur
 }
 
 // Alias reads "alias NAME HOST" into aliases, lowercase, allocating the
-// map if needed.
+// map if needed. An alias names a host, never itself or another alias, so
+// aliases never chain or loop, and each is given once.
 func Alias(c *caddy.Controller, aliases *map[string]string) error {
 	args := c.RemainingArgs()
 	if len(args) != 2 {
@@ -70,6 +73,20 @@ func Alias(c *caddy.Controller, aliases *map[string]string) error {
 	alias, host := strings.ToLower(args[0]), strings.ToLower(args[1])
 	if !IsLabel(alias) || !IsLabel(host) {
 		return c.Errf("alias %q to %q: both must be single DNS labels", args[0], args[1])
+	}
+	if alias == host {
+		return c.Errf("alias %q to itself", args[0])
+	}
+	if _, dup := (*aliases)[alias]; dup {
+		return c.Errf("alias %q given twice", args[0])
+	}
+	if _, chain := (*aliases)[host]; chain {
+		return c.Errf("alias %q to %q: %q is an alias itself; an alias names a host", args[0], args[1], args[1])
+	}
+	for a, h := range *aliases {
+		if h == alias {
+			return c.Errf("alias %q: alias %q points to it; an alias names a host", args[0], a)
+		}
 	}
 	if *aliases == nil {
 		*aliases = map[string]string{}
@@ -85,4 +102,52 @@ func IsLabel(s string) bool {
 	}
 	_, ok := dns.IsDomainName(s)
 	return ok
+}
+
+// Zones reads the zones of a directive from its arguments, normalized, or
+// takes the server block's without any. Each argument must fall inside one
+// of the block's zones (any, in a root block): the block is never asked
+// for another name, so such a zone is a mistake, such as an interface
+// written where a zone goes. With interfaceOption, an argument that names
+// a network interface, or looks like one, gets a hint to use the
+// interface option instead.
+func Zones(c *caddy.Controller, interfaceOption bool) ([]string, error) {
+	args := c.RemainingArgs()
+	var block []string
+	for _, k := range c.ServerBlockKeys {
+		block = append(block, plugin.Host(k).NormalizeExact()...)
+	}
+	for _, arg := range args {
+		for _, z := range plugin.Host(arg).NormalizeExact() {
+			if len(block) == 0 || inside(z, block) {
+				continue
+			}
+			msg := "zone %q is not inside this server block's zones (%s)"
+			if interfaceOption && looksLikeInterface(arg) {
+				msg += "; to ask on network interface " + arg + ", write 'interface " + arg + "' in the block"
+			}
+			return nil, c.Errf(msg, arg, strings.Join(block, " "))
+		}
+	}
+	return plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys), nil
+}
+
+// inside reports whether zone z is one of zones or below one of them.
+func inside(z string, zones []string) bool {
+	for _, b := range zones {
+		if dns.IsSubDomain(b, z) {
+			return true
+		}
+	}
+	return false
+}
+
+// looksLikeInterface reports whether s names a network interface of this
+// machine, or is a single label ending in a digit, as eth0, enp3s0 and
+// wlan0 are.
+func looksLikeInterface(s string) bool {
+	if _, err := net.InterfaceByName(s); err == nil {
+		return true
+	}
+	return IsLabel(s) && s[len(s)-1] >= '0' && s[len(s)-1] <= '9'
 }

@@ -64,10 +64,50 @@ func TestAlias(t *testing.T) {
 	if err := Alias(option(t, "alias Registry hub"), &aliases); err != nil || aliases["registry"] != "hub" {
 		t.Errorf("Alias = %v, %v; want registry -> hub", aliases, err)
 	}
-	for _, line := range []string{"alias a.b hub", "alias x", `alias a\.b hub`} {
+	for _, line := range []string{"alias a.b hub", "alias x", `alias a\.b hub`, "alias hub HUB", "alias registry nas", "alias reg registry", "alias hub nas"} {
 		if err := Alias(option(t, line), &aliases); err == nil {
 			t.Errorf("Alias(%q) = nil; want an error", line)
 		}
+	}
+}
+
+func TestZones(t *testing.T) {
+	cases := []struct {
+		name    string
+		keys    []string // the server block's keys, as dnsserver gives them
+		args    string
+		want    string // the zones, space-separated
+		wantErr string
+	}{
+		{"the block's zones by default", []string{"dns://example.org.:53"}, "", "example.org.", ""},
+		{"a zone of the block", []string{"dns://example.org.:53"}, "example.org", "example.org.", ""},
+		{"a zone below the block's", []string{"dns://example.org.:53"}, "lan.example.org", "lan.example.org.", ""},
+		{"any zone in a root block", []string{"dns://.:53"}, "example.com 100.64.0.0/10", "", ""},
+		{"a reverse zone of the block", []string{"dns://example.org.:53", "dns://10.in-addr.arpa.:53"}, "example.org 10.0.0.0/8", "example.org. 10.in-addr.arpa.", ""},
+		{"no keys: no check", nil, "example.com", "example.com.", ""},
+		{"a zone outside the block", []string{"dns://example.org.:53", "dns://example.net.:53"}, "example.com", "",
+			`zone "example.com" is not inside this server block's zones (example.org. example.net.)`},
+		{"a reverse zone outside the block", []string{"dns://example.org.:53"}, "example.org 10.0.0.0/8", "", `zone "10.0.0.0/8" is not inside`},
+		{"an interface, with a hint", []string{"dns://example.org.:53"}, "eth0", "", "write 'interface eth0' in the block"},
+		{"loopback names an interface", []string{"dns://example.org.:53"}, "lo", "", "write 'interface lo' in the block"},
+		{"not an interface: no hint", []string{"dns://example.org.:53"}, "example.com", "", "(example.org.)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctl := caddy.NewTestController("dns", "plugin "+c.args)
+			ctl.ServerBlockKeys = c.keys
+			ctl.Next()
+			got, err := Zones(ctl, true)
+			if !errContains(err, c.wantErr) {
+				t.Fatalf("Zones(%q) error = %v; want %q", c.args, err, c.wantErr)
+			}
+			if err == nil && c.want != "" && strings.Join(got, " ") != c.want {
+				t.Errorf("Zones(%q) = %v; want %s", c.args, got, c.want)
+			}
+			if err != nil && c.name == "not an interface: no hint" && strings.Contains(err.Error(), "interface") {
+				t.Errorf("error %v hints at an interface", err)
+			}
+		})
 	}
 }
 

@@ -41,7 +41,11 @@ func parse(c *caddy.Controller) (*Fallback, error) {
 			return nil, plugin.ErrOnce
 		}
 		i++
-		f.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		zones, err := corefile.Zones(c, false)
+		if err != nil {
+			return nil, err
+		}
+		f.Zones = zones
 		for c.NextBlock() {
 			if err := parseOption(c, f); err != nil {
 				return nil, err
@@ -76,6 +80,9 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		args := c.RemainingArgs()
 		if len(args) == 0 {
 			return c.ArgErr()
+		}
+		if _, err := checkAddrs(args...); err != nil {
+			return c.Errf("to: %v", err) // here, to name the line
 		}
 		f.up.addrs = append(f.up.addrs, args...)
 	case "tls":

@@ -57,6 +57,9 @@ func TestParse(t *testing.T) {
 		{"tls CA that does not exist", "fallback {\n to tls://127.0.0.1\n tls /nonexistent/ca.pem\n}", "tls:", nil},
 		{"bad upstream", "fallback {\n to nowhere\n}", "to: not an IP address or file", nil},
 		{"unsupported transport", "fallback {\n to https://127.0.0.1\n}", "only dns:// and tls://", nil},
+		{"port out of range", "fallback {\n to 127.0.0.1:99999\n}", "to: 127.0.0.1:99999: want a port from 1 to 65535", nil},
+		{"port zero", "fallback {\n to tls://[::1]:0\n}", "want a port from 1 to 65535", nil},
+		{"a zone outside the server block", "fallback example.com {\n to 127.0.0.1\n}", `zone "example.com" is not inside this server block's zones (example.org.)`, nil},
 		{"bad rcode", "fallback {\n on NOPE\n to 127.0.0.1\n}", `on "NOPE"`, nil},
 		{"NOERROR is not a trigger", "fallback {\n on NOERROR\n to 127.0.0.1\n}", `on "NOERROR"`, nil},
 		{"unknown source", "fallback {\n to 127.0.0.1\n policy www wan\n}", `unknown source "wan"`, nil},
@@ -69,5 +72,19 @@ func TestParse(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { fixture.ParseCase(t, parse, c.input, c.wantErr, c.check) })
+	}
+}
+
+func TestParseErrorNamesTheLine(t *testing.T) {
+	cases := []struct {
+		name  string
+		input string
+		line  int
+	}{
+		{"port out of range", "fallback {\n max_ttl 10\n to 127.0.0.1:99999\n policy www public\n}", 3},
+		{"a zone outside the server block", "fallback example.com {\n to 127.0.0.1\n}", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { fixture.ErrorNamesLine(t, parse, c.input, c.line) })
 	}
 }

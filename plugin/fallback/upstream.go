@@ -3,6 +3,8 @@ package fallback
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/coredns/coredns/plugin/forward"
 	pkgparse "github.com/coredns/coredns/plugin/pkg/parse"
@@ -24,20 +26,37 @@ type upstreams struct {
 	fwd     *forward.Forward // nil until start
 }
 
+// checkAddrs checks upstream addresses as written in the Corefile, and
+// returns them as host:port with their transport.
+func checkAddrs(addrs ...string) ([]string, error) {
+	hosts, err := pkgparse.HostPortOrFile(addrs...)
+	if err != nil {
+		return nil, err
+	}
+	for _, host := range hosts {
+		trans, addr := pkgparse.Transport(host)
+		switch trans {
+		case transport.DNS, transport.TLS:
+		default:
+			return nil, fmt.Errorf("%s: only dns:// and tls:// upstreams are supported", host)
+		}
+		_, port, err := net.SplitHostPort(addr)
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("%s: want a port from 1 to 65535", host)
+		}
+	}
+	return hosts, nil
+}
+
 // build checks the addresses and makes the proxies, without starting them.
 func (u *upstreams) build() error {
-	hosts, err := pkgparse.HostPortOrFile(u.addrs...)
+	hosts, err := checkAddrs(u.addrs...)
 	if err != nil {
 		return err
 	}
 	u.proxies = nil
 	for _, host := range hosts {
 		trans, addr := pkgparse.Transport(host)
-		switch trans {
-		case transport.DNS, transport.TLS:
-		default:
-			return fmt.Errorf("%s: only dns:// and tls:// upstreams are supported", host)
-		}
 		p := proxy.NewProxy(name, addr, trans)
 		if trans == transport.TLS {
 			cfg := &tls.Config{}

@@ -15,7 +15,7 @@ const (
 	resultLookup                    // records after waiting on a lookup
 	resultNoData                    // the host answered, the type does not exist
 	resultNXDomain                  // no answer on the LAN, without fallthrough
-	resultFallthrough               // no answer on the LAN, passed to the next plugin
+	resultFallthrough               // no answer on the LAN, or an apex type not ours, passed to the next plugin
 	resultBusy                      // too many lookups in flight, passed on
 	resultDown                      // no multicast interface to ask on, passed on
 	numResults

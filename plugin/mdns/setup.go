@@ -45,7 +45,11 @@ func parse(c *caddy.Controller) (*MDNS, error) {
 			return nil, plugin.ErrOnce
 		}
 		i++
-		m.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		zones, err := corefile.Zones(c, true)
+		if err != nil {
+			return nil, err
+		}
+		m.Zones = zones
 		for c.NextBlock() {
 			if err := parseOption(c, m); err != nil {
 				return nil, err

@@ -27,7 +27,7 @@ func TestParse(t *testing.T) {
 			}
 			return ""
 		}},
-		{"every option", `mdns example.org example.net {
+		{"every option", `mdns example.org lan.example.org {
 			interface eth0 eth1
 			interface wlan0
 			timeout 500ms
@@ -39,7 +39,7 @@ func TestParse(t *testing.T) {
 			fallthrough example.org
 		}`, "", func(m *MDNS) string {
 			switch {
-			case !slices.Equal(m.Zones, []string{"example.org.", "example.net."}):
+			case !slices.Equal(m.Zones, []string{"example.org.", "lan.example.org."}):
 				return "zones differ"
 			case !slices.Equal(m.opts.Interfaces, []string{"eth0", "eth1", "wlan0"}):
 				return "interfaces differ"
@@ -51,7 +51,7 @@ func TestParse(t *testing.T) {
 				return "aliases differ"
 			case !slices.Equal(m.opts.Services, []string{"_workstation._tcp", "_ssh._tcp"}):
 				return "services differ"
-			case !m.Fall.Through("x.example.org.") || m.Fall.Through("x.example.net."):
+			case !m.Fall.Through("x.example.org.") || m.Fall.Through("x.example.com."):
 				return "fallthrough differs"
 			}
 			return ""
@@ -68,6 +68,15 @@ func TestParse(t *testing.T) {
 		{"services without a type", "mdns {\n services\n}", "Wrong argument count", nil},
 		{"services with a bad type", "mdns {\n services workstation\n}", "want a service type", nil},
 		{"twice", "mdns\nmdns", "this plugin", nil},
+		{"an interface written as a zone", "mdns nosuch0", `zone "nosuch0" is not inside this server block's zones (example.org.); to ask on network interface nosuch0, write 'interface nosuch0' in the block`, nil},
+		{"a zone outside the server block", "mdns example.com", `zone "example.com" is not inside this server block's zones (example.org.)`, nil},
+		{"a zone inside the server block", "mdns lan.example.org", "", func(m *MDNS) string {
+			if len(m.Zones) != 1 || m.Zones[0] != "lan.example.org." {
+				return "zones " + strings.Join(m.Zones, " ") + "; want lan.example.org."
+			}
+			return ""
+		}},
+		{"alias to itself", "mdns {\n alias printer printer\n}", `alias "printer" to itself`, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { fixture.ParseCase(t, parse, c.input, c.wantErr, c.check) })
@@ -75,5 +84,17 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrorNamesTheLine(t *testing.T) {
-	fixture.ErrorNamesLine(t, parse, "mdns {\n ttl 10\n bogus\n}", 3)
+	cases := []struct {
+		name  string
+		input string
+		line  int
+	}{
+		{"unknown option", "mdns {\n ttl 10\n bogus\n}", 3},
+		{"an interface written as a zone", "mdns nosuch0", 1},
+		{"a zone outside the server block", "mdns example.com", 1},
+		{"alias to itself", "mdns {\n ttl 10\n alias printer printer\n}", 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { fixture.ErrorNamesLine(t, parse, c.input, c.line) })
+	}
 }

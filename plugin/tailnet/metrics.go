@@ -15,7 +15,7 @@ const (
 	resultStale                     // records from the table of a lost tailscaled
 	resultNoData                    // the name exists, the type does not
 	resultNXDomain                  // no such name, or unreachable without fallthrough
-	resultFallthrough               // no such name, passed to the next plugin
+	resultFallthrough               // no such name, or an apex type not ours, passed to the next plugin
 	resultOffline                   // the node is offline or fails its probe
 	resultDown                      // this node is not Running, or tailscaled is gone
 	numResults

@@ -41,7 +41,11 @@ func parse(c *caddy.Controller) (*Tailnet, error) {
 			return nil, plugin.ErrOnce
 		}
 		i++
-		t.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		zones, err := corefile.Zones(c, false)
+		if err != nil {
+			return nil, err
+		}
+		t.Zones = zones
 		for c.NextBlock() {
 			if err := parseOption(c, t); err != nil {
 				return nil, err

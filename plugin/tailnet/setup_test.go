@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
+
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
@@ -26,12 +28,13 @@ func TestParse(t *testing.T) {
 			}
 			return ""
 		}},
-		{"zones and reverse ranges", `tailnet example.org 100.64.0.0/10 fd7a:115c:a1e0::/48`, "", func(tn *Tailnet) string {
-			if len(tn.Zones) != 1+64+1 || tn.Zones[0] != "example.org." || tn.Zones[65] != "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa." {
-				return "zones " + strings.Join(tn.Zones, ",")
-			}
-			return ""
-		}},
+		{"reverse ranges outside the server block", `tailnet example.org 100.64.0.0/10`, `zone "100.64.0.0/10" is not inside this server block's zones (example.org.)`, nil},
+		{"a zone outside the server block", `tailnet example.com`, `zone "example.com" is not inside this server block's zones (example.org.)`, nil},
+		{"alias to itself", "tailnet {\n alias hub hub\n}", `alias "hub" to itself`, nil},
+		{"alias to an alias", "tailnet {\n alias registry hub\n alias reg registry\n}", `"registry" is an alias itself`, nil},
+		{"alias loop", "tailnet {\n alias a b\n alias b a\n}", `"a" is an alias itself`, nil},
+		{"alias of an alias target", "tailnet {\n alias registry hub\n alias hub nas\n}", `alias "registry" points to it`, nil},
+		{"alias given twice", "tailnet {\n alias registry hub\n alias registry nas\n}", `alias "registry" given twice`, nil},
 		{"every option", `tailnet example.org {
 			socket /run/ts.sock
 			ttl 30
@@ -106,5 +109,38 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrorNamesTheLine(t *testing.T) {
-	fixture.ErrorNamesLine(t, parse, "tailnet {\n ttl 10\n bogus\n}", 3)
+	cases := []struct {
+		name  string
+		input string
+		line  int
+	}{
+		{"unknown option", "tailnet {\n ttl 10\n bogus\n}", 3},
+		{"a zone outside the server block", "tailnet example.com {\n ttl 10\n}", 1},
+		{"alias to itself", "tailnet {\n ttl 10\n alias hub hub\n}", 3},
+		{"alias loop", "tailnet {\n alias a b\n alias b a\n}", 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { fixture.ErrorNamesLine(t, parse, c.input, c.line) })
+	}
+}
+
+// TestParseReverseZones: reverse ranges are zones of the block they are in.
+func TestParseReverseZones(t *testing.T) {
+	// A block "example.org 100.64.0.0/10 fd7a:115c:a1e0::/48" has these keys.
+	keys := []string{"dns://example.org.:53", "dns://0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa.:53"}
+	for i := 64; i < 128; i++ {
+		keys = append(keys, fmt.Sprintf("dns://%d.100.in-addr.arpa.:53", i))
+	}
+	for _, keys := range [][]string{{"dns://.:53"}, keys} {
+		c := caddy.NewTestController("dns", "tailnet example.org 100.64.0.0/10 fd7a:115c:a1e0::/48")
+		c.ServerBlockKeys = keys
+		tn, err := parse(c)
+		if err != nil {
+			t.Errorf("block %v: parse error = %v; want none", keys[0], err)
+			continue
+		}
+		if len(tn.Zones) != 1+64+1 || tn.Zones[0] != "example.org." || tn.Zones[65] != "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa." {
+			t.Errorf("block %v: zones %v; want example.org. and the 65 reverse zones", keys[0], tn.Zones)
+		}
+	}
 }
