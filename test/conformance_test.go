@@ -69,8 +69,8 @@ func TestConformance(t *testing.T) {
 	authority := fixture.Port(t)
 	startCoreDNS(t, fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    file %s\n}\n", authority, public))
 	// The tailnet zones: example.org and the reverse zone of the nodes'
-	// addresses, 64.100.in-addr.arpa (one of 100.64.0.0/10's).
-	tailnet := "    tailnet example.org 100.64.0.0/10 {\n        socket " + api.Path + "\n        fallthrough example.org\n    }\n"
+	// addresses, 64.100.in-addr.arpa (the first of 100.64.0.0/10's 64).
+	tailnet := "    tailnet example.org 64.100.in-addr.arpa {\n        socket " + api.Path + "\n        fallthrough example.org\n    }\n"
 	targets := map[string]string{"knot": startKnot(t, knotd, map[string]string{"example.org": reference, "64.100.in-addr.arpa": reverseRef})}
 	for name, corefile := range map[string]string{
 		"file": "example.org:%[1]d {\n    bind 127.0.0.1\n    file " + reference + "\n}\n" +
