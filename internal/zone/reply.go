@@ -54,9 +54,9 @@ func Reply(w dns.ResponseWriter, req *dns.Msg, rcode int, answer []dns.RR, soa *
 //
 //   - An opcode other than QUERY gets NOTIMP. Nothing here is a secondary
 //     that takes a NOTIFY, whose NOERROR would say it was accepted
-//     (RFC 1996 §4.7), nor a primary that takes an UPDATE (RFC 2136 §2.2).
+//     (RFC 1996), nor a primary that takes an UPDATE (RFC 2136).
 //   - A zone transfer, AXFR or IXFR over UDP or TCP, gets REFUSED: no
-//     transfer is ever configured for these zones (RFC 5936 §2.2.1). That
+//     transfer is ever configured for these zones (RFC 5936 §2.2). That
 //     is what stock CoreDNS file says without transfer.
 func Reject(w dns.ResponseWriter, r *dns.Msg) bool {
 	rcode := dns.RcodeSuccess
