@@ -346,6 +346,39 @@ func TestRecipeResolvedDropIn(t *testing.T) {
 	}
 }
 
+// TestRecipeResolvedNTA checks docs/systemd/tailhorizon.negative, the
+// negative trust anchors for a resolved that validates DNSSEC: one domain
+// name a line, comments only with ";" (resolved reads a "#" line as a
+// name, and warns), and every zone the drop-in routes to tailhorizon.
+// TestRecipeResolvedDNSSEC runs it.
+func TestRecipeResolvedNTA(t *testing.T) {
+	b, err := os.ReadFile(ntaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, ";") {
+			continue
+		}
+		if _, ok := dns.IsDomainName(line); !ok || strings.ContainsAny(line, " \t#") {
+			t.Errorf("%s:%d: %q is not a domain name", ntaFile, i+1, line)
+		}
+		names = append(names, strings.TrimSuffix(line, "."))
+	}
+	entries, err := parseINI(resolvedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, domains := iniValues(entries, "Resolve", "Domains")
+	for _, d := range domains {
+		if zone := strings.TrimPrefix(d, "~"); !slices.Contains(names, zone) {
+			t.Errorf("%s lacks %s, which %s routes to tailhorizon", ntaFile, zone, resolvedFile)
+		}
+	}
+}
+
 // corefileZones returns the zones of the server blocks of a Corefile,
 // without scheme or port, once each.
 func corefileZones(t *testing.T, path string) []string {
