@@ -11,17 +11,21 @@ import (
 type result int
 
 const (
-	resultAnswer      result = iota // records from the live table
-	resultStale                     // records from the table of a lost tailscaled
-	resultNoData                    // the name exists, the type does not
-	resultNXDomain                  // no such name, or unreachable without fallthrough
-	resultFallthrough               // no such name, passed to the next plugin
-	resultOffline                   // the node is offline or fails its probe
-	resultDown                      // this node is not Running, or tailscaled is gone
+	resultAnswer         result = iota // records from the live table
+	resultStale                        // records from the table of a lost tailscaled
+	resultNoData                       // the name exists, the type does not
+	resultNXDomain                     // no such name, or unreachable without fallthrough
+	resultFallthrough                  // no such name, passed to the next plugin
+	resultOffline                      // the node is offline or fails its probe
+	resultDown                         // this node is not Running, or tailscaled is gone
+	resultService                      // a Tailscale Service's VIPs
+	resultServiceOffline               // no host of the service is reachable, passed on
+	resultRecord                       // control's extra records
 	numResults
 )
 
-var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough"}
+var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough",
+	"service", "service_offline_fallthrough", "record"}
 
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -74,7 +74,7 @@ func New() *Tailnet {
 	return &Tailnet{
 		ttl:       defaultTTL,
 		watch:     watch.Options{Probe: defaultProbe, Stale: 5 * time.Minute},
-		tableConf: tableConfig{tags: true},
+		tableConf: tableConfig{tags: true, services: true},
 		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
 }
@@ -104,14 +104,17 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return t.servePTR(ctx, state, tbl)
 	}
 	e := tbl.names[zone.HostLabel(state.Name(), z)]
+	if rs := tbl.recordsOf(state.Name(), e); rs != nil {
+		return t.serveRecords(ctx, state, tbl, rs)
+	}
 	if e == nil {
 		return t.notFound(ctx, state)
 	}
 	rrs, anyReachable := t.addresses(state, e)
 	if !anyReachable {
-		return t.pass(ctx, state, resultOffline)
+		return t.pass(ctx, state, e.offline())
 	}
-	result := resultAnswer
+	result := e.answered()
 	if tbl.stale() {
 		result = resultStale
 	}
@@ -177,6 +180,9 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 		}
 	}
 	now := time.Now().UnixNano()
+	if e.service {
+		return t.serviceAddresses(owner, qtype, e, now)
+	}
 	anyReachable := false
 	for _, n := range e.nodes {
 		if t.watch.Probe > 0 {
