@@ -17,15 +17,15 @@ import (
 
 // controlCorefile serves example.org from the tailnet at socket, with the
 // public authority at upstream behind the fallback, which keeps the name
-// "pub" public. probe is off, so control's online bit alone says whether
-// a host is reachable.
-func controlCorefile(socket, upstream string) string {
+// "pub" public. probe is the probe interval, or off, so that control's
+// online bit alone says whether a host is reachable.
+func controlCorefile(socket, upstream, probe string) string {
 	return fmt.Sprintf(`.:0 {
     bind 127.0.0.1
     tailnet example.org {
         socket %s
         ttl 10
-        probe off
+        probe %s
         records magicdns
         alias crates svc:cargo
     }
@@ -34,7 +34,7 @@ func controlCorefile(socket, upstream string) string {
         policy pub public
     }
 }
-`, socket, upstream)
+`, socket, probe, upstream)
 }
 
 // TestControlPushed: with the in-process control server, a Tailscale
@@ -49,7 +49,7 @@ func TestControlPushed(t *testing.T) {
 	beta := tn.AddNode(t, "beta")
 	api := hub.ServeLocalAPI(t)
 	auth := startAuthority(t)
-	_, srv := startCoreDNS(t, controlCorefile(api.Path, auth))
+	_, srv := startCoreDNS(t, controlCorefile(api.Path, auth, "off"))
 	ask := func(name string, qtype uint16) func() *dns.Msg {
 		return func() *dns.Msg { return exchange(t, srv, name, qtype) }
 	}
