@@ -130,7 +130,7 @@ func TestControlPushed(t *testing.T) {
 			want  []string
 		}{
 			{"www.example.org", dns.TypeTXT, []string{`TXT "v=spf1 -all"`}},
-			{"docs.example.org", dns.TypeA, []string{"CNAME www.example.org."}},
+			{"docs.example.org", dns.TypeA, []string{"CNAME www.example.org.", "A 192.0.2.1", "A 192.0.2.2"}},
 			{"_cargo._tcp.example.org", dns.TypeSRV, []string{"SRV 0 5 443 cargo.example.org."}},
 			{"www.example.org", dns.TypeAAAA, nil},                   // NODATA
 			{"pub.example.org", dns.TypeA, []string{"A " + vpsIPv4}}, // policy: public only

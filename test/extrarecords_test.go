@@ -89,7 +89,7 @@ func extraRecordsHeadscale(t *testing.T, version string) {
 		want  []string
 	}{
 		{"www.example.org", dns.TypeTXT, []string{`TXT "edited"`}},
-		{"docs.example.org", dns.TypeA, []string{"CNAME www.example.org."}},
+		{"docs.example.org", dns.TypeA, []string{"CNAME www.example.org.", "A 192.0.2.1", "A 192.0.2.2"}},
 		{"_cargo._tcp.example.org", dns.TypeSRV, []string{"SRV 0 5 443 registry.example.org."}},
 		{"mail.example.org", dns.TypeMX, []string{"MX 10 mx.example.net."}},
 		{"mail.example.org", dns.TypeA, nil}, // NODATA

@@ -191,6 +191,11 @@ func (t *Tailnet) serveRecords(ctx context.Context, state request.Request, tbl *
 	if len(rrs) == 0 && skipped {
 		return t.pass(ctx, state, resultOffline)
 	}
+	if len(rrs) == 1 && qtype != dns.TypeCNAME {
+		if cname, ok := rrs[0].(*dns.CNAME); ok {
+			rrs = t.chase(rrs, state.Zone, tbl, cname.Target, qtype, now)
+		}
+	}
 	result := resultRecord
 	switch {
 	case len(rrs) == 0:
@@ -199,6 +204,33 @@ func (t *Tailnet) serveRecords(ctx context.Context, state request.Request, tbl *
 		result = resultStale
 	}
 	return t.answer(ctx, state, rrs, tbl, result)
+}
+
+// chase appends the records of qtype of a CNAME's target, if it is in z
+// and this table answers it, as the resolver after the CNAME would: a stub
+// resolver asking this server gets the addresses in one answer. One step
+// only; a target that answers nothing (unknown, unreachable) leaves the
+// CNAME alone, for the resolver to follow.
+func (t *Tailnet) chase(rrs []dns.RR, z string, tbl *table, target string, qtype uint16, now int64) []dns.RR {
+	target = dns.CanonicalName(target)
+	if target == z || !dns.IsSubDomain(z, target) {
+		return rrs
+	}
+	e := tbl.names[zone.HostLabel(target, z)]
+	if rs := tbl.recordsOf(target, e); rs != nil {
+		for _, r := range rs.rrs {
+			if r.rr.Header().Rrtype == qtype && (!r.gated || t.anyReachable(r.gate, now)) {
+				rr := dns.Copy(r.rr)
+				*rr.Header() = t.hdr(target, qtype)
+				rrs = append(rrs, rr)
+			}
+		}
+		return rrs
+	}
+	if e != nil {
+		rrs, _ = t.nodeAddresses(rrs, target, qtype, e, now)
+	}
+	return rrs
 }
 
 // anyReachable reports whether one of nodes is reachable at now, and asks

@@ -81,13 +81,12 @@ func aliasTo(c *caddy.Controller, m *map[string]string, alias, target string) er
 	return nil
 }
 
-// serviceAddresses returns the VIPs of service e for the query, and
-// reports whether any of its hosts is reachable.
-func (t *Tailnet) serviceAddresses(owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
+// serviceAddresses appends to rrs the VIPs of service e of qtype under
+// owner, while any of its hosts is reachable, and reports whether one is.
+func (t *Tailnet) serviceAddresses(rrs []dns.RR, owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
 	if !t.anyReachable(e.nodes, now) {
-		return nil, false
+		return rrs, false
 	}
-	var rrs []dns.RR
 	switch qtype {
 	case dns.TypeA:
 		for _, ip := range e.vip4 {

@@ -179,9 +179,19 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 			owner = target
 		}
 	}
-	now := time.Now().UnixNano()
+	rrs, anyReachable := t.nodeAddresses(rrs, owner, qtype, e, time.Now().UnixNano())
+	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
+		rrs = nil // a CNAME to a name with no record of the type is NODATA here
+	}
+	return rrs, anyReachable
+}
+
+// nodeAddresses appends to rrs e's addresses of qtype under owner (a
+// service's VIPs, or its nodes' own), and reports whether any of e's nodes
+// is reachable at now (unix nanoseconds).
+func (t *Tailnet) nodeAddresses(rrs []dns.RR, owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
 	if e.service {
-		return t.serviceAddresses(owner, qtype, e, now)
+		return t.serviceAddresses(rrs, owner, qtype, e, now)
 	}
 	anyReachable := false
 	for _, n := range e.nodes {
@@ -202,9 +212,6 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
 			}
 		}
-	}
-	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
-		rrs = nil // a CNAME to a name with no record of the type is NODATA here
 	}
 	return rrs, anyReachable
 }
