@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
 	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
@@ -37,6 +36,21 @@ func controlCorefile(socket, upstream, probe string) string {
 `, socket, probe, upstream)
 }
 
+// rdataAre returns a check that an answer is NOERROR with exactly the
+// records want, each "TYPE RDATA" without owner and TTL, in any order;
+// none for NODATA.
+func rdataAre(want ...string) func(*dns.Msg) bool {
+	want = slices.Sorted(slices.Values(want))
+	return func(r *dns.Msg) bool {
+		var got []string
+		for _, a := range answers(r) {
+			got = append(got, strings.Join(strings.Fields(a)[2:], " "))
+		}
+		slices.Sort(got)
+		return r.Rcode == dns.RcodeSuccess && slices.Equal(got, want)
+	}
+}
+
 // TestControlPushed: with the in-process control server, a Tailscale
 // Service is answered with its VIPs while one of its hosts is online and
 // passes to the public answer while none is, and control's extra records
@@ -53,18 +67,7 @@ func TestControlPushed(t *testing.T) {
 	ask := func(name string, qtype uint16) func() *dns.Msg {
 		return func() *dns.Msg { return exchange(t, srv, name, qtype) }
 	}
-	is := func(want ...string) func(*dns.Msg) bool {
-		return func(r *dns.Msg) bool {
-			var got []string
-			for _, a := range answers(r) {
-				f := strings.Fields(a)
-				got = append(got, strings.Join(f[2:], " "))
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			return r.Rcode == dns.RcodeSuccess && slices.Equal(got, want)
-		}
-	}
+	is := rdataAre
 	public := is("A " + vpsIPv4)
 	waitFor(t, 20*time.Second, "beta answered", ask("beta.example.org", dns.TypeA), is("A "+beta.IPv4.String()))
 

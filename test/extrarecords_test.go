@@ -4,13 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-
 	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/test/realnet"
@@ -48,17 +45,7 @@ func extraRecordsHeadscale(t *testing.T, version string) {
 	ask := func(name string, qtype uint16) func() *dns.Msg {
 		return func() *dns.Msg { return exchange(t, srv, name, qtype) }
 	}
-	is := func(want ...string) func(*dns.Msg) bool {
-		return func(r *dns.Msg) bool {
-			var got []string
-			for _, a := range answers(r) {
-				got = append(got, strings.Join(strings.Fields(a)[2:], " "))
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			return r.Rcode == dns.RcodeSuccess && slices.Equal(got, want)
-		}
-	}
+	is := rdataAre
 	public := is("A " + vpsIPv4)
 	waitFor(t, 20*time.Second, "hub answered", ask("hub.example.org", dns.TypeA), is("A "+hub.IPv4().String()))
 

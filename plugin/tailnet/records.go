@@ -11,7 +11,6 @@ import (
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
-
 	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/internal/zone"

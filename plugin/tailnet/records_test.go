@@ -10,7 +10,6 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
-
 	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
