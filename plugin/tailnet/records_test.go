@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
@@ -223,5 +224,49 @@ func TestParseControlOptions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { fixture.ParseCase(t, parse, c.input, c.wantErr, c.check) })
+	}
+}
+
+func TestControlNamesCounted(t *testing.T) {
+	tn := newTestTailnet(controlSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
+	cases := []struct {
+		qname  string
+		qtype  uint16
+		result string
+	}{
+		{"cargo.example.org.", dns.TypeA, "service"},
+		{"docs.example.org.", dns.TypeA, "service_offline_fallthrough"},
+		{"www.example.org.", dns.TypeTXT, "record"},
+		{"www.example.org.", dns.TypeSRV, "nodata"},
+		{"down.example.org.", dns.TypeA, "offline_fallthrough"},
+	}
+	for _, c := range cases {
+		t.Run(c.result, func(t *testing.T) {
+			counter := requests.WithLabelValues("", "", c.result)
+			before := testutil.ToFloat64(counter)
+			tn.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, c.qtype))
+			if got := testutil.ToFloat64(counter) - before; got != 1 {
+				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
+			}
+		})
+	}
+}
+
+// TestControlNamesAllocs keeps services and extra records in the hot
+// path's budget (TestServeDNSAllocs): a service answer builds its records
+// as a host's does; an extra record is one copy of the stored one.
+func TestControlNamesAllocs(t *testing.T) {
+	tn := newTestTailnet(controlSnapshot(), nil)
+	w := &test.ResponseWriter{}
+	const budget = 5
+	for _, q := range []*dns.Msg{
+		new(dns.Msg).SetQuestion("index.cargo.example.org.", dns.TypeA),
+		new(dns.Msg).SetQuestion("_cargo._tcp.pkg.example.org.", dns.TypeSRV),
+	} {
+		got := testing.AllocsPerRun(1000, func() { tn.ServeDNS(context.Background(), w, q) })
+		if got > budget {
+			t.Errorf("%s: ServeDNS allocates %v times per query; want at most %d", q.Question[0].Name, got, budget)
+		}
+		t.Logf("%s: %v allocations per query", q.Question[0].Name, got)
 	}
 }
