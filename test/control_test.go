@@ -151,4 +151,14 @@ func TestControlPushed(t *testing.T) {
 		tn.SetOnline(alpha, true)
 		waitFor(t, 10*time.Second, "wiki with alpha back", ask("wiki.example.org", dns.TypeA), is("A "+alpha.IPv4.String()))
 	})
+
+	t.Run("hosts leave", func(t *testing.T) {
+		alpha.Close()
+		if r := exchange(t, srv, "cargo.example.org", dns.TypeA); !is("A " + vip4.String())(r) {
+			t.Errorf("cargo with beta still up: got %v; want its VIP", answers(r))
+		}
+		beta.Close()
+		waitFor(t, 10*time.Second, "cargo public once its hosts are gone", ask("cargo.example.org", dns.TypeA), public)
+		waitFor(t, 10*time.Second, "wiki public once alpha is gone", ask("wiki.example.org", dns.TypeA), public)
+	})
 }
