@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 	"tailscale.com/tailcfg"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
@@ -69,14 +70,14 @@ func FuzzParse(f *testing.F) {
 // their names: whatever control sends is served or left out, never a
 // panic, and every reply packs.
 func FuzzRecords(f *testing.F) {
-	for _, r := range controlSnapshot().Records {
-		f.Add(r.Name, r.Type, r.Value)
-	}
+	f.Add("www.example.org", "", "192.0.2.1")
+	f.Add("_cargo._tcp.pkg.example.org", "SRV", "0 5 443 cargo.example.org.")
+	f.Add("mapped.tail-scale.ts.net", "CNAME", "hub.example.org")
 	f.Add(`a\.b.example.org.`, "TXT", "x")
 	f.Add("example.org", "NS", "ns.example.org.")
 	f.Fuzz(func(t *testing.T, name, typ, value string) {
 		s := controlSnapshot()
-		s.Records = []tailcfg.DNSRecord{{Name: name, Type: typ, Value: value}}
+		s.Records = watch.ParseRecords([]tailcfg.DNSRecord{{Name: name, Type: typ, Value: value}})
 		tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.records = recordsMagicDNS })
 		for _, qtype := range []uint16{dns.TypeA, dns.TypeTXT, dns.StringToType[typ]} {
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})

@@ -2,7 +2,6 @@ package tailnet
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
-	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/internal/zone"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
@@ -58,21 +56,15 @@ func (t *table) addRecords(s *watch.Snapshot, cfg tableConfig, services map[stri
 	t.records = map[string]*recordSet{}
 	for _, rec := range s.Records {
 		for _, nz := range t.recordNames(rec.Name, s.Suffix, cfg) {
-			name := nz[0]
-			rr, err := parseRecord(name, rec)
-			if err != nil {
-				log.Debugf("extra record %s %s %q: %v", rec.Name, rec.Type, rec.Value, err)
-				continue
-			}
-			r := record{rr: rr}
-			if a, ok := recordAddr(rr); ok {
+			r := record{rr: rec.RR}
+			if a, ok := recordAddr(rec.RR); ok {
 				if n := t.ptr[a]; n != nil {
 					r.gated, r.gate = true, []*watch.Node{n}
 				} else if e := vips[a]; e != nil {
 					r.gated, r.gate = true, e.nodes
 				}
 			}
-			t.addRecord(name, nz[1], r)
+			t.addRecord(nz[0], nz[1], r)
 		}
 	}
 }
@@ -83,7 +75,6 @@ func (t *table) addRecords(s *watch.Snapshot, cfg tableConfig, services map[stri
 // zone. It leaves out a zone's apex and the names of hosts and services,
 // which win.
 func (t *table) recordNames(name, suffix string, cfg tableConfig) [][2]string {
-	name = dns.CanonicalName(name)
 	var out [][2]string
 	for _, z := range cfg.zones {
 		n := name
@@ -116,43 +107,6 @@ func (t *table) addRecord(name, z string, r record) {
 		}
 	}
 }
-
-// parseRecord makes the record rec under name. An empty Type is A or
-// AAAA, by the address (as tailscaled reads it); a TXT value is one
-// string, split into 255-byte pieces; other types are parsed by miekg/dns
-// from presentation format.
-func parseRecord(name string, rec tailcfg.DNSRecord) (dns.RR, error) {
-	typ := strings.ToUpper(rec.Type)
-	if typ == "" || typ == "A" || typ == "AAAA" {
-		a, err := netip.ParseAddr(rec.Value)
-		switch {
-		case err != nil:
-			return nil, err
-		case a.Is4() && typ != "AAAA":
-			return &dns.A{Hdr: zone.Header(name, dns.TypeA, 0), A: a.AsSlice()}, nil
-		case a.Is6() && !a.Is4In6() && typ != "A":
-			return &dns.AAAA{Hdr: zone.Header(name, dns.TypeAAAA, 0), AAAA: a.AsSlice()}, nil
-		}
-		return nil, errBadRecord
-	}
-	if typ == "TXT" {
-		txt := &dns.TXT{Hdr: zone.Header(name, dns.TypeTXT, 0)}
-		for v := rec.Value; v != "" || len(txt.Txt) == 0; {
-			n := min(len(v), 255)
-			txt.Txt, v = append(txt.Txt, v[:n]), v[n:]
-		}
-		return txt, nil
-	}
-	rr, err := dns.NewRR(name + " 0 IN " + typ + " " + rec.Value)
-	if err == nil && (rr == nil || rr.Header().Rrtype == dns.TypeSOA || dns.TypeToString[rr.Header().Rrtype] != typ) {
-		err = errBadRecord
-	}
-	return rr, err
-}
-
-// errBadRecord is a record whose type and value do not go together, or
-// that the zone does not serve (SOA: the zone has its own).
-var errBadRecord = errors.New("not a record of its type that a zone can serve")
 
 // recordAddr returns the address of an A or AAAA record.
 func recordAddr(rr dns.RR) (netip.Addr, bool) {

@@ -35,7 +35,7 @@ func controlSnapshot() *watch.Snapshot {
 		{Name: "hub", Addrs: []netip.Addr{netip.MustParseAddr("100.100.0.3")}},
 	}
 	s.Suffix = "tail-scale.ts.net"
-	s.Records = []tailcfg.DNSRecord{
+	s.Records = watch.ParseRecords([]tailcfg.DNSRecord{
 		{Name: "www.example.org", Value: "192.0.2.1"},
 		{Name: "www.example.org", Value: "192.0.2.2"},
 		{Name: "www.example.org", Value: "2001:db8::1"},
@@ -55,7 +55,7 @@ func controlSnapshot() *watch.Snapshot {
 		{Name: "elsewhere.example.net", Value: "192.0.2.30"},
 		{Name: "bad.example.org", Type: "MX", Value: "not an mx"},
 		{Name: "example.org", Type: "TXT", Value: "apex"},
-	}
+	})
 	return s
 }
 
@@ -155,37 +155,6 @@ func TestServicesOff(t *testing.T) {
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	if rcode, _ := tn.ServeDNS(context.Background(), rec, (&test.Case{Qname: "index.cargo.example.org.", Qtype: dns.TypeA}).Msg()); rcode != nextRcode {
 		t.Errorf("index.cargo with services off: rcode %d; want it passed on (%d)", rcode, nextRcode)
-	}
-}
-
-func TestParseRecord(t *testing.T) {
-	cases := []struct {
-		rec  tailcfg.DNSRecord
-		want string // the record's text; "" for an error
-	}{
-		{tailcfg.DNSRecord{Value: "192.0.2.1"}, "x.example.org.\t0\tIN\tA\t192.0.2.1"},
-		{tailcfg.DNSRecord{Value: "2001:db8::1"}, "x.example.org.\t0\tIN\tAAAA\t2001:db8::1"},
-		{tailcfg.DNSRecord{Type: "A", Value: "2001:db8::1"}, ""},
-		{tailcfg.DNSRecord{Type: "aaaa", Value: "2001:db8::1"}, "x.example.org.\t0\tIN\tAAAA\t2001:db8::1"},
-		{tailcfg.DNSRecord{Type: "TXT", Value: `two words "quoted"`}, "x.example.org.\t0\tIN\tTXT\t\"two words \\\"quoted\\\"\""},
-		{tailcfg.DNSRecord{Type: "CNAME", Value: "www.example.org"}, "x.example.org.\t0\tIN\tCNAME\twww.example.org."},
-		{tailcfg.DNSRecord{Type: "SRV", Value: "0 5 443 cargo.example.org."}, "x.example.org.\t0\tIN\tSRV\t0 5 443 cargo.example.org."},
-		{tailcfg.DNSRecord{Type: "MX", Value: "10"}, ""},
-		{tailcfg.DNSRecord{Type: "SOA", Value: "ns. h. 1 2 3 4 5"}, ""},
-		{tailcfg.DNSRecord{Type: "BOGUS", Value: "x"}, ""},
-		{tailcfg.DNSRecord{Value: "not an address"}, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.rec.Type+" "+c.rec.Value, func(t *testing.T) {
-			rr, err := parseRecord("x.example.org.", c.rec)
-			got := ""
-			if err == nil {
-				got = rr.String()
-			}
-			if got != c.want {
-				t.Errorf("got %q (%v); want %q", got, err, c.want)
-			}
-		})
 	}
 }
 

@@ -32,8 +32,8 @@ type dnsConfigAPI interface {
 // otherwise the dns-config endpoint is asked, once per connection until
 // it is known to be missing (1.86 has neither: no records).
 func (w *watcher) control(ctx context.Context, st *ipnstate.Status) {
-	w.records = st.ExtraRecords
-	if w.records == nil && st.BackendState == "Running" && !w.noDNSConfig {
+	raw := st.ExtraRecords
+	if raw == nil && st.BackendState == "Running" && !w.noDNSConfig {
 		if api, ok := w.api.(dnsConfigAPI); ok {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			cfg, err := api.DNSConfig(ctx)
@@ -43,9 +43,12 @@ func (w *watcher) control(ctx context.Context, st *ipnstate.Status) {
 				w.noDNSConfig = true // older tailscaled: no such endpoint
 				log.Debugf("no dns-config at %s: %v", w.socketName(), err)
 			case cfg != nil:
-				w.records = cfg.ExtraRecords
+				raw = cfg.ExtraRecords
 			}
 		}
+	}
+	if !slices.Equal(raw, w.rawRecords) { // parsed once per change, not per netmap
+		w.rawRecords, w.records = raw, ParseRecords(raw)
 	}
 	w.suffix = ""
 	if st.CurrentTailnet != nil {

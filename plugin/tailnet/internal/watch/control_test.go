@@ -82,11 +82,42 @@ func TestControlRecordsSource(t *testing.T) {
 			for range 2 {
 				w.control(t.Context(), st(c.status))
 			}
-			if !slices.Equal(w.records, c.want) || api.asked != c.wantAsked {
-				t.Errorf("records %v, asked %d times; want %v, %d", w.records, api.asked, c.want, c.wantAsked)
+			if !slices.Equal(w.rawRecords, c.want) || len(w.records) != len(c.want) || api.asked != c.wantAsked {
+				t.Errorf("records %v (%d parsed), asked %d times; want %v, %d", w.rawRecords, len(w.records), api.asked, c.want, c.wantAsked)
 			}
 			if w.suffix != "tail-scale.ts.net" {
 				t.Errorf("suffix %q; want tail-scale.ts.net", w.suffix)
+			}
+		})
+	}
+}
+
+func TestParseRecord(t *testing.T) {
+	cases := []struct {
+		rec  tailcfg.DNSRecord
+		want string // the record's text; "" for an error
+	}{
+		{tailcfg.DNSRecord{Value: "192.0.2.1"}, "x.example.org.\t0\tIN\tA\t192.0.2.1"},
+		{tailcfg.DNSRecord{Value: "2001:db8::1"}, "x.example.org.\t0\tIN\tAAAA\t2001:db8::1"},
+		{tailcfg.DNSRecord{Type: "A", Value: "2001:db8::1"}, ""},
+		{tailcfg.DNSRecord{Type: "aaaa", Value: "2001:db8::1"}, "x.example.org.\t0\tIN\tAAAA\t2001:db8::1"},
+		{tailcfg.DNSRecord{Type: "TXT", Value: `two words "quoted"`}, "x.example.org.\t0\tIN\tTXT\t\"two words \\\"quoted\\\"\""},
+		{tailcfg.DNSRecord{Type: "CNAME", Value: "www.example.org"}, "x.example.org.\t0\tIN\tCNAME\twww.example.org."},
+		{tailcfg.DNSRecord{Type: "SRV", Value: "0 5 443 cargo.example.org."}, "x.example.org.\t0\tIN\tSRV\t0 5 443 cargo.example.org."},
+		{tailcfg.DNSRecord{Type: "MX", Value: "10"}, ""},
+		{tailcfg.DNSRecord{Type: "SOA", Value: "ns. h. 1 2 3 4 5"}, ""},
+		{tailcfg.DNSRecord{Type: "BOGUS", Value: "x"}, ""},
+		{tailcfg.DNSRecord{Value: "not an address"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.rec.Type+" "+c.rec.Value, func(t *testing.T) {
+			rr, err := parseRecord("x.example.org.", c.rec)
+			got := ""
+			if err == nil {
+				got = rr.String()
+			}
+			if got != c.want {
+				t.Errorf("got %q (%v); want %q", got, err, c.want)
 			}
 		})
 	}

@@ -25,9 +25,9 @@ type Snapshot struct {
 	Updated    time.Time // when the snapshot was made from live data
 
 	// What control pushed besides the nodes; see control.
-	Records  []tailcfg.DNSRecord // extra DNS records, as control sent them
-	Services []Service           // the Tailscale Services this node can see, by name
-	Suffix   string              // MagicDNS suffix, lowercase, no trailing dot; "" if unknown
+	Records  []Record  // extra DNS records that parse, in control's order
+	Services []Service // the Tailscale Services this node can see, by name
+	Suffix   string    // MagicDNS suffix, lowercase, no trailing dot; "" if unknown
 }
 
 // Serving reports whether names are answered from s at now (unix

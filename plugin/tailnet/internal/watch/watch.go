@@ -111,7 +111,8 @@ type watcher struct {
 	legacy   bool // tailscaled sent no InitialStatus: resync on every message
 	warned   bool // the first failure to reach tailscaled was logged
 	// What control pushed besides the nodes, from the last full status.
-	records     []tailcfg.DNSRecord
+	rawRecords  []tailcfg.DNSRecord // as control sent them; records is what parses
+	records     []Record
 	services    []Service
 	suffix      string
 	noDNSConfig bool // this connection's tailscaled has no dns-config endpoint
