@@ -2,6 +2,7 @@ package tailnet
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -48,14 +49,16 @@ func (t *table) addRecords(s *watch.Snapshot, cfg tableConfig, services map[stri
 	}
 	vips := map[netip.Addr]*entry{}
 	for _, e := range services {
-		for _, ip := range append(e.vip4, e.vip6...) {
-			a, _ := netip.AddrFromSlice(ip)
-			vips[a.Unmap()] = e
+		for _, ips := range [][]net.IP{e.vip4, e.vip6} {
+			for _, ip := range ips {
+				a, _ := netip.AddrFromSlice(ip)
+				vips[a.Unmap()] = e
+			}
 		}
 	}
 	t.records = map[string]*recordSet{}
 	for _, rec := range s.Records {
-		for _, nz := range t.recordNames(rec.Name, s.Suffix, cfg) {
+		for _, p := range t.recordNames(rec.Name, s.Suffix, cfg) {
 			r := record{rr: rec.RR}
 			if a, ok := recordAddr(rec.RR); ok {
 				if n := t.ptr[a]; n != nil {
@@ -64,18 +67,20 @@ func (t *table) addRecords(s *watch.Snapshot, cfg tableConfig, services map[stri
 					r.gated, r.gate = true, e.nodes
 				}
 			}
-			t.addRecord(nz[0], nz[1], r)
+			t.addRecord(p.name, p.zone, r)
 		}
 	}
 }
 
+// placed is a name an extra record is served under, and its zone.
+type placed struct{ name, zone string }
+
 // recordNames returns the names in cfg's zones that an extra record of
-// name is served under, each with its zone: itself, if it is in one, and
-// with recordsMagicDNS a name under the MagicDNS suffix moved into each
-// zone. It leaves out a zone's apex and the names of hosts and services,
-// which win.
-func (t *table) recordNames(name, suffix string, cfg tableConfig) [][2]string {
-	var out [][2]string
+// name is served under: itself, if it is in one, and with recordsMagicDNS
+// a name under the MagicDNS suffix moved into each zone. It leaves out a
+// zone's apex and the names of hosts and services, which win.
+func (t *table) recordNames(name, suffix string, cfg tableConfig) []placed {
+	var out []placed
 	for _, z := range cfg.zones {
 		n := name
 		if rel, ok := strings.CutSuffix(name, "."+suffix+"."); ok && cfg.records == recordsMagicDNS && suffix != "" {
@@ -87,7 +92,7 @@ func (t *table) recordNames(name, suffix string, cfg tableConfig) [][2]string {
 		if e := t.names[zone.HostLabel(n, z)]; e != nil && !e.alias {
 			continue
 		}
-		out = append(out, [2]string{n, z})
+		out = append(out, placed{n, z})
 	}
 	return out
 }
@@ -189,14 +194,14 @@ func (t *Tailnet) chase(rrs []dns.RR, z string, tbl *table, target string, qtype
 // anyReachable reports whether one of nodes is reachable at now, and asks
 // the probe about all of them.
 func (t *Tailnet) anyReachable(nodes []*watch.Node, now int64) bool {
-	any := false
+	up := false
 	for _, n := range nodes {
 		if t.watch.Probe > 0 {
-			n.Health.Ask(now)
+			n.Health.Ask(now) // unreachable ones too: they may come back
 		}
-		any = any || n.Reachable(now)
+		up = up || n.Reachable(now)
 	}
-	return any
+	return up
 }
 
 // recordsOf returns the extra records of name, if they are what answers

@@ -19,7 +19,7 @@ import (
 
 // controlSnapshot is testSnapshot with what control pushes besides the
 // nodes: a service svc:cargo hosted by hub (online) and alpha (offline),
-// svc:docs hosted only by alpha, svc:hub whose name a host has, and extra
+// svc:docs hosted only by alpha (beta's exit route does not count), svc:hub whose name a host has, and extra
 // records in the zone, under the MagicDNS suffix and elsewhere.
 func controlSnapshot() *watch.Snapshot {
 	s := testSnapshot()
@@ -29,6 +29,9 @@ func controlSnapshot() *watch.Snapshot {
 	route(1, "100.100.0.1") // hub hosts cargo
 	route(3, "100.100.0.1") // alpha too
 	route(3, "100.100.0.2") // alpha hosts docs
+	// beta is an exit node and a subnet router: its routes contain docs'
+	// VIP, but it does not host docs.
+	s.Nodes[4].Routes = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("100.100.0.0/16")}
 	s.Services = []watch.Service{
 		{Name: "cargo", Addrs: []netip.Addr{netip.MustParseAddr("100.100.0.1"), netip.MustParseAddr("fd7a:115c:a1e0::100")}},
 		{Name: "docs", Addrs: []netip.Addr{netip.MustParseAddr("100.100.0.2")}},

@@ -2,6 +2,7 @@ package tailnet
 
 import (
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -43,13 +44,13 @@ func (t *table) addServices(s *watch.Snapshot, cfg tableConfig) map[string]*entr
 	return all
 }
 
-// hosts reports whether n hosts svc: one of its routes holds a VIP.
+// hosts reports whether n hosts svc: control gives a host each VIP as a
+// route of its own (a /32 or /128). A wider route that merely contains
+// the VIP (an exit node's 0.0.0.0/0, a subnet router's) does not count.
 func hosts(n *watch.Node, svc watch.Service) bool {
 	for _, p := range n.Routes {
-		for _, a := range svc.Addrs {
-			if p.Contains(a) {
-				return true
-			}
+		if p.IsSingleIP() && slices.Contains(svc.Addrs, p.Addr()) {
+			return true
 		}
 	}
 	return false
