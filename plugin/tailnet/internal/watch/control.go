@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"tailscale.com/ipn"
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/tailcfg"
 )
@@ -19,6 +20,16 @@ type Service struct {
 	Addrs []netip.Addr // the VIPs; never empty
 }
 
+// dnsConfigSource is what a connection's tailscaled has taught the watch
+// about its dns-config endpoint.
+type dnsConfigSource int
+
+const (
+	dnsConfigUnknown dnsConfigSource = iota // not probed yet on this connection
+	dnsConfigUse                            // it has records the status lacks: ask it on every status
+	dnsConfigSkip                           // the status carries the records, or the endpoint has none or fails
+)
+
 // dnsConfigAPI is the part of a LocalAPI that reads the DNS configuration
 // control pushed (/localapi/v0/dns-config, tailscaled 1.102 and later).
 // It is optional: a LocalAPI without it gets the records from the status.
@@ -28,23 +39,30 @@ type dnsConfigAPI interface {
 
 // control reads what control pushed besides the nodes: the extra DNS
 // records, the services this node can see and the MagicDNS suffix. The
-// status carries the records on a tailscaled that has them there (1.102);
-// otherwise the dns-config endpoint is asked, once per connection until
-// it is known to be missing (1.86 has neither: no records).
+// status carries the records on a tailscaled that has them there (1.102).
+// Once per connection, on the first Running status without records, the
+// dns-config endpoint is probed: if it has records the status lacks, it
+// is the source from then on; if it fails (1.86 has no such endpoint, and
+// no records at all) or has none, it is not asked again.
 func (w *watcher) control(ctx context.Context, st *ipnstate.Status) {
 	raw := st.ExtraRecords
-	if raw == nil && st.BackendState == "Running" && !w.noDNSConfig {
-		if api, ok := w.api.(dnsConfigAPI); ok {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			cfg, err := api.DNSConfig(ctx)
-			cancel()
-			switch {
-			case err != nil:
-				w.noDNSConfig = true // older tailscaled: no such endpoint
-				log.Debugf("no dns-config at %s: %v", w.socketName(), err)
-			case cfg != nil:
-				raw = cfg.ExtraRecords
-			}
+	api, ok := w.api.(dnsConfigAPI)
+	switch {
+	case !ok || st.BackendState != ipn.Running.String() || w.dnsConfig == dnsConfigSkip:
+	case raw != nil && w.dnsConfig == dnsConfigUnknown:
+		w.dnsConfig = dnsConfigSkip // the status carries them
+	case raw == nil || w.dnsConfig == dnsConfigUse:
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cfg, err := api.DNSConfig(ctx)
+		cancel()
+		switch {
+		case err != nil:
+			w.dnsConfig = dnsConfigSkip
+			log.Debugf("no dns-config at %s: %v", w.socketName(), err)
+		case cfg != nil && (len(cfg.ExtraRecords) > 0 || w.dnsConfig == dnsConfigUse):
+			w.dnsConfig, raw = dnsConfigUse, cfg.ExtraRecords
+		default:
+			w.dnsConfig = dnsConfigSkip
 		}
 	}
 	if !slices.Equal(raw, w.rawRecords) { // parsed once per change, not per netmap

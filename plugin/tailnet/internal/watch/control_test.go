@@ -54,8 +54,8 @@ func (f *dnsConfigFake) DNSConfig(context.Context) (*tailcfg.DNSConfig, error) {
 }
 
 // TestControlRecordsSource: the status's records when it has them; the
-// dns-config endpoint's when it has none; and an endpoint that fails is
-// not asked again on this connection.
+// dns-config endpoint's when it has some the status lacks; and an endpoint
+// that fails or has none either is not asked again on this connection.
 func TestControlRecordsSource(t *testing.T) {
 	inStatus := []tailcfg.DNSRecord{{Name: "a.example.org", Value: "192.0.2.1"}}
 	fromEndpoint := []tailcfg.DNSRecord{{Name: "b.example.org", Type: "TXT", Value: "x"}}
@@ -71,12 +71,16 @@ func TestControlRecordsSource(t *testing.T) {
 		wantAsked int
 	}{
 		{"records in the status", inStatus, nil, inStatus, 0},
-		{"none in the status: the endpoint's", nil, nil, fromEndpoint, 2},
+		{"none in the status: the endpoint's, asked each time", nil, nil, fromEndpoint, 2},
+		{"none in either: asked once", nil, nil, nil, 1},
 		{"no endpoint: none, asked once", nil, errors.New("404 Not Found"), nil, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			api := &dnsConfigFake{fakeAPI: newFakeAPI(nil), records: fromEndpoint, err: c.endpoint}
+			api := &dnsConfigFake{fakeAPI: newFakeAPI(nil), records: c.want, err: c.endpoint}
+			if c.status != nil {
+				api.records = fromEndpoint // never asked
+			}
 			w := newWatcher("test")
 			w.api = api
 			for range 2 {

@@ -111,11 +111,11 @@ type watcher struct {
 	legacy   bool // tailscaled sent no InitialStatus: resync on every message
 	warned   bool // the first failure to reach tailscaled was logged
 	// What control pushed besides the nodes, from the last full status.
-	rawRecords  []tailcfg.DNSRecord // as control sent them; records is what parses
-	records     []Record
-	services    []Service
-	suffix      string
-	noDNSConfig bool // this connection's tailscaled has no dns-config endpoint
+	rawRecords []tailcfg.DNSRecord // as control sent them; records is what parses
+	records    []Record
+	services   []Service
+	suffix     string
+	dnsConfig  dnsConfigSource // what this connection's dns-config endpoint is good for
 }
 
 func newWatcher(key string) *watcher {
@@ -239,7 +239,7 @@ func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
 		}
 		if !connected {
 			w.forgetPaths() // before the first table of this stream is published
-			w.noDNSConfig = false
+			w.dnsConfig = dnsConfigUnknown
 		}
 		changed, err := w.apply(ctx, &n, !connected)
 		if err != nil {
