@@ -11,16 +11,16 @@ import (
 type result int
 
 const (
-	resultAnswer         result = iota // records from the live table
-	resultStale                        // records from the table of a lost tailscaled
-	resultNoData                       // the name exists, the type does not
-	resultNXDomain                     // no such name, or unreachable without fallthrough
-	resultFallthrough                  // no such name, passed to the next plugin
-	resultOffline                      // the node is offline or fails its probe
-	resultDown                         // this node is not Running, or tailscaled is gone
-	resultService                      // a Tailscale Service's VIPs
-	resultServiceOffline               // no host of the service is reachable, passed on
-	resultRecord                       // control's extra records
+	resultAnswer      result = iota // records from the live table
+	resultStale                     // records from the table of a lost tailscaled
+	resultNoData                    // the name exists, the type does not
+	resultNXDomain                  // no such name, or unreachable without fallthrough
+	resultFallthrough               // no such name, passed to the next plugin
+	resultOffline                   // the node is offline or fails its probe
+	resultDown                      // this node is not Running, or tailscaled is gone
+	resultService                   // a Tailscale Service's VIPs
+	resultSvcOffline                // no host of the service is reachable, passed on
+	resultRecord                    // control's extra records
 	numResults
 )
 

@@ -113,7 +113,7 @@ func (e *entry) answered() result {
 // reachable.
 func (e *entry) offline() result {
 	if e.service {
-		return resultServiceOffline
+		return resultSvcOffline
 	}
 	return resultOffline
 }
