@@ -29,7 +29,7 @@ test: lint thirdparty
 # Each fuzz target for FUZZTIME (a short run in make test; run it for 10m
 # per target before a release). Seeds are in the fuzz_test.go files.
 FUZZTIME ?= 10m
-FUZZ_TARGETS := tailnet:FuzzServeDNS tailnet:FuzzParse fallback:FuzzServeDNS fallback:FuzzParse \
+FUZZ_TARGETS := tailnet:FuzzServeDNS tailnet:FuzzParse tailnet:FuzzRecords fallback:FuzzServeDNS fallback:FuzzParse \
 	mdns/internal/lan:FuzzInspect mdns:FuzzServeDNS mdns:FuzzParse
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
 # exceeded" as -fuzztime ends (golang/go#75804, fixed in 1.27): such a run,

@@ -70,28 +70,33 @@ func Alias(c *caddy.Controller, aliases *map[string]string) error {
 	if len(args) != 2 {
 		return c.ArgErr()
 	}
-	alias, host := strings.ToLower(args[0]), strings.ToLower(args[1])
-	if !IsLabel(alias) || !IsLabel(host) {
-		return c.Errf("alias %q to %q: both must be single DNS labels", args[0], args[1])
+	return AddAlias(c, aliases, args[0], args[1])
+}
+
+// AddAlias checks the alias NAME HOST as Alias does, and adds it.
+func AddAlias(c *caddy.Controller, aliases *map[string]string, name, host string) error {
+	alias, target := strings.ToLower(name), strings.ToLower(host)
+	if !IsLabel(alias) || !IsLabel(target) {
+		return c.Errf("alias %q to %q: both must be single DNS labels", name, host)
 	}
-	if alias == host {
-		return c.Errf("alias %q to itself", args[0])
+	if alias == target {
+		return c.Errf("alias %q to itself", name)
 	}
 	if _, dup := (*aliases)[alias]; dup {
-		return c.Errf("alias %q given twice", args[0])
+		return c.Errf("alias %q given twice", name)
 	}
-	if _, chain := (*aliases)[host]; chain {
-		return c.Errf("alias %q to %q: %q is an alias itself; an alias names a host", args[0], args[1], args[1])
+	if _, chain := (*aliases)[target]; chain {
+		return c.Errf("alias %q to %q: %q is an alias itself; an alias names a host", name, host, host)
 	}
 	for a, h := range *aliases {
 		if h == alias {
-			return c.Errf("alias %q: alias %q points to it; an alias names a host", args[0], a)
+			return c.Errf("alias %q: alias %q points to it; an alias names a host", name, a)
 		}
 	}
 	if *aliases == nil {
 		*aliases = map[string]string{}
 	}
-	(*aliases)[alias] = host
+	(*aliases)[alias] = target
 	return nil
 }
 

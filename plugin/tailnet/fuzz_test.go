@@ -9,7 +9,9 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	"tailscale.com/tailcfg"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
 
@@ -61,5 +63,32 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, corefile string) {
 		parse(fixture.Controller(corefile))
+	})
+}
+
+// FuzzRecords feeds arbitrary extra records to the table and asks for
+// their names: whatever control sends is served or left out, never a
+// panic, and every reply packs.
+func FuzzRecords(f *testing.F) {
+	f.Add("www.example.org", "", "192.0.2.1")
+	f.Add("_cargo._tcp.pkg.example.org", "SRV", "0 5 443 cargo.example.org.")
+	f.Add("mapped.tail-scale.ts.net", "CNAME", "hub.example.org")
+	f.Add(`a\.b.example.org.`, "TXT", "x")
+	f.Add("example.org", "NS", "ns.example.org.")
+	f.Fuzz(func(t *testing.T, name, typ, value string) {
+		s := controlSnapshot()
+		s.Records = watch.ParseRecords([]tailcfg.DNSRecord{{Name: name, Type: typ, Value: value}})
+		tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.records = recordsMagicDNS })
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeTXT, dns.StringToType[typ]} {
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			if _, err := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)); err != nil && rec.Msg != nil {
+				t.Fatalf("ServeDNS(%q) wrote a reply and returned %v", name, err)
+			}
+			if rec.Msg != nil {
+				if _, err := rec.Msg.Pack(); err != nil {
+					t.Fatalf("reply for %q %q %q does not pack: %v", name, typ, value, err)
+				}
+			}
+		}
 	})
 }

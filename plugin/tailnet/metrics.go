@@ -18,10 +18,14 @@ const (
 	resultFallthrough               // no such name, or an apex type not ours, passed to the next plugin
 	resultOffline                   // the node is offline or fails its probe
 	resultDown                      // this node is not Running, or tailscaled is gone
+	resultService                   // a Tailscale Service's VIPs
+	resultSvcOffline                // no host of the service is reachable, passed on
+	resultRecord                    // control's extra records
 	numResults
 )
 
-var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough"}
+var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough",
+	"service", "service_offline_fallthrough", "record"}
 
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -95,7 +95,11 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		}
 		t.ttl = uint32(v)
 	case "alias":
-		return corefile.Alias(c, &t.tableConf.aliases)
+		return parseAlias(c, &t.tableConf)
+	case "services":
+		return parseServices(c, &t.tableConf)
+	case "records":
+		return parseRecords(c, &t.tableConf)
 	case "tags":
 		args := c.RemainingArgs()
 		switch {

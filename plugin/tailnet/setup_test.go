@@ -35,6 +35,9 @@ func TestParse(t *testing.T) {
 		{"alias loop", "tailnet {\n alias a b\n alias b a\n}", `"a" is an alias itself`, nil},
 		{"alias of an alias target", "tailnet {\n alias registry hub\n alias hub nas\n}", `alias "registry" points to it`, nil},
 		{"alias given twice", "tailnet {\n alias registry hub\n alias registry nas\n}", `alias "registry" given twice`, nil},
+		{"alias given as a host and as a service", "tailnet {\n alias registry hub\n alias registry svc:cargo\n}", `alias "registry" given twice`, nil},
+		{"alias given as a service and as a host", "tailnet {\n alias registry svc:cargo\n alias registry hub\n}", `alias "registry" given twice`, nil},
+		{"service alias with a dot", "tailnet {\n alias a.b svc:cargo\n}", "single DNS labels", nil},
 		{"every option", `tailnet example.org {
 			socket /run/ts.sock
 			ttl 30

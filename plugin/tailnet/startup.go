@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
@@ -56,7 +57,13 @@ func (t *Tailnet) onShutdown() error {
 // update builds t's table from a new snapshot. It runs on the watch's
 // goroutine, never on the query path.
 func (t *Tailnet) update(s *watch.Snapshot) {
-	tbl := buildTable(s, t.tableConf)
+	cfg := t.tableConf
+	for _, z := range t.Zones {
+		if dnsutil.IsReverse(z) == 0 {
+			cfg.zones = append(cfg.zones, z)
+		}
+	}
+	tbl := buildTable(s, cfg)
 	t.table.Store(tbl)
 	if s.Running {
 		t.hosts.Store(tbl)

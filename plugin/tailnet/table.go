@@ -1,6 +1,7 @@
 package tailnet
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -8,11 +9,16 @@ import (
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
-// entry is what one name of the zone resolves to: one host, or every
-// node carrying a tag.
+// entry is what one name of the zone resolves to: one host, every node
+// carrying a tag, or a Tailscale Service and its hosts.
 type entry struct {
-	host  string        // label of the host for a CNAME target; "" for a tag group
-	nodes []*watch.Node // never empty
+	host  string        // label of the host for a CNAME target; "" for a tag group or service
+	nodes []*watch.Node // never empty, but for a service with no host
+	// A service's VIPs, answered instead of its hosts' own addresses while
+	// one host is reachable; both nil for a host or a tag group.
+	vip4, vip6 []net.IP
+	service    bool // a Tailscale Service, or an alias of one
+	alias      bool // a Corefile alias or a tag group: an extra record of its name wins
 }
 
 // table answers one plugin instance's questions from one snapshot. It is
@@ -20,6 +26,7 @@ type entry struct {
 type table struct {
 	snap     *watch.Snapshot            // what it was built from; never nil
 	names    map[string]*entry          // keys are lowercase labels without dots
+	records  map[string]*recordSet      // control's extra records; keys are lowercase FQDNs
 	ptr      map[netip.Addr]*watch.Node // every tailnet address
 	serial   uint32                     // SOA serial: when the snapshot was made
 	selfNode *watch.Node                // this node; nil if unknown
@@ -28,12 +35,18 @@ type table struct {
 // tableConfig is what a plugin instance adds to a snapshot to make its table.
 type tableConfig struct {
 	aliases   map[string]string // alias label -> host label, both lowercase
+	svcAlias  map[string]string // alias label -> service name without "svc:", both lowercase
+	services  bool              // answer Tailscale Services
+	records   recordMode        // which of control's extra records to serve
+	zones     []string          // the forward zones records are served in
 	tags      bool              // answer tag names
 	tagPrefix string            // only tags "tag:PREFIX..." count; the name is what follows
 }
 
-// buildTable indexes s for cfg. Hosts win over aliases, and Corefile
-// aliases over tag names, so that adding a tag never hijacks a host.
+// buildTable indexes s for cfg. A name is, first to last: a host, a
+// Tailscale Service, an extra record, a Corefile alias, a tag name; so
+// that nothing control or a tag adds ever hijacks a host, and what
+// control says beats a local alias (README, "Precedence").
 func buildTable(s *watch.Snapshot, cfg tableConfig) *table {
 	t := &table{
 		snap:   s,
@@ -55,17 +68,34 @@ func buildTable(s *watch.Snapshot, cfg tableConfig) *table {
 			t.names[n.Host] = &entry{host: n.Host, nodes: []*watch.Node{n}}
 		}
 	}
+	services := t.addServices(s, cfg)
 	for alias, host := range cfg.aliases {
 		if _, taken := t.names[alias]; taken {
 			continue
 		}
-		if e, ok := t.names[host]; ok {
-			t.names[alias] = e
+		if e, ok := t.names[host]; ok && !e.service {
+			a := *e
+			a.alias = true
+			t.names[alias] = &a
 		}
 	}
-	if !cfg.tags {
-		return t
+	for alias, svc := range cfg.svcAlias {
+		if _, taken := t.names[alias]; !taken && services[svc] != nil {
+			a := *services[svc]
+			a.alias = true
+			t.names[alias] = &a
+		}
 	}
+	if cfg.tags {
+		t.addTags(s, cfg)
+	}
+	t.addRecords(s, cfg, services)
+	return t
+}
+
+// addTags adds a name for each tag, for the nodes that carry it, unless
+// the name is taken.
+func (t *table) addTags(s *watch.Snapshot, cfg tableConfig) {
 	groups := map[string]*entry{}
 	for _, n := range s.Nodes {
 		for _, tag := range n.Tags {
@@ -78,13 +108,12 @@ func buildTable(s *watch.Snapshot, cfg tableConfig) *table {
 				continue
 			}
 			if groups[name] == nil {
-				groups[name] = &entry{}
+				groups[name] = &entry{alias: true}
 				t.names[name] = groups[name]
 			}
 			groups[name].nodes = append(groups[name].nodes, n)
 		}
 	}
-	return t
 }
 
 // serving reports whether t answers names at all: it was loaded, this node

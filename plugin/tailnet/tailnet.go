@@ -75,7 +75,7 @@ func New() *Tailnet {
 	return &Tailnet{
 		ttl:       defaultTTL,
 		watch:     watch.Options{Probe: defaultProbe, Stale: 5 * time.Minute},
-		tableConf: tableConfig{tags: true},
+		tableConf: tableConfig{tags: true, services: true},
 		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
 }
@@ -108,14 +108,17 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return t.servePTR(ctx, state, tbl)
 	}
 	e := tbl.names[zone.HostLabel(state.Name(), z)]
+	if rs := tbl.recordsOf(state.Name(), e); rs != nil {
+		return t.serveRecords(ctx, state, tbl, rs)
+	}
 	if e == nil {
 		return t.notFound(ctx, state)
 	}
 	rrs, anyReachable := t.addresses(state, e)
 	if !anyReachable {
-		return t.pass(ctx, state, resultOffline)
+		return t.pass(ctx, state, e.offline())
 	}
-	result := resultAnswer
+	result := e.answered()
 	if tbl.stale() {
 		result = resultStale
 	}
@@ -183,7 +186,20 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 			owner = target
 		}
 	}
-	now := time.Now().UnixNano()
+	rrs, anyReachable := t.nodeAddresses(rrs, owner, qtype, e, time.Now().UnixNano())
+	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
+		rrs = nil // a CNAME to a name with no record of the type is NODATA here
+	}
+	return rrs, anyReachable
+}
+
+// nodeAddresses appends to rrs e's addresses of qtype under owner (a
+// service's VIPs, or its nodes' own), and reports whether any of e's nodes
+// is reachable at now (unix nanoseconds).
+func (t *Tailnet) nodeAddresses(rrs []dns.RR, owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
+	if e.service {
+		return t.serviceAddresses(rrs, owner, qtype, e, now)
+	}
 	anyReachable := false
 	for _, n := range e.nodes {
 		if t.watch.Probe > 0 {
@@ -206,9 +222,6 @@ func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
 				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
 			}
 		}
-	}
-	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
-		rrs = nil // a CNAME to a name with no record of the type is NODATA here
 	}
 	return rrs, anyReachable
 }

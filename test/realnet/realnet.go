@@ -86,11 +86,26 @@ type Net struct {
 	headscale *lantest.Process // nil while control is stopped
 }
 
+// Option changes headscale's configuration for Start.
+type Option func(*options)
+
+type options struct {
+	extraRecords string // dns.extra_records_path; "" for dns.extra_records: []
+}
+
+// ExtraRecordsFile makes headscale read its extra DNS records from the
+// JSON file at path (dns.extra_records_path), a list of tailcfg.DNSRecord,
+// and watch it: a change reaches the nodes without a restart. The file
+// must exist before Start.
+func ExtraRecordsFile(path string) Option {
+	return func(o *options) { o.extraRecords = path }
+}
+
 // Start makes a LAN, starts headscale in a namespace on it and creates a
 // user and a reusable pre-auth key. Everything is removed when t ends. It
 // skips t (in CI it fails) without a namespace of its own or without the
 // binaries of build.sh.
-func Start(t testing.TB) *Net {
+func Start(t testing.TB, opts ...Option) *Net {
 	t.Helper()
 	lan := lantest.Start(t)
 	bin := HeadscaleBinary(t)
@@ -115,7 +130,11 @@ func Start(t testing.TB) *Net {
 			Timeout:   2 * time.Second,
 		},
 	}
-	if err := os.WriteFile(n.config, []byte(headscaleConfig(dir, host, certs)), 0o600); err != nil {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := os.WriteFile(n.config, []byte(headscaleConfig(dir, host, certs, o)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	n.StartControl(t)
@@ -147,8 +166,12 @@ func Start(t testing.TB) *Net {
 // the wildcard address, which in the control namespace means the host's
 // LAN addresses: with an IPv4-only DERP, netcheck waits out its IPv6 probes
 // and every node takes 3 s longer to come up.
-func headscaleConfig(dir string, host *lantest.Host, certs certFiles) string {
+func headscaleConfig(dir string, host *lantest.Host, certs certFiles, o options) string {
 	ip := host.IPv4.String()
+	records := "extra_records: []"
+	if o.extraRecords != "" {
+		records = "extra_records_path: " + strconv.Quote(o.extraRecords)
+	}
 	path := func(name string) string { return strconv.Quote(filepath.Join(dir, name)) }
 	return `# headscale for test/realnet; see realnet.go.
 server_url: https://` + ip + `
@@ -201,7 +224,7 @@ dns:
     global: []
     split: {}
   search_domains: []
-  extra_records: []
+  ` + records + `
 unix_socket: ` + path("headscale.sock") + `
 unix_socket_permission: "0770"
 logtail:

@@ -23,6 +23,11 @@ type Snapshot struct {
 	// sends nothing that would move it to down.
 	StaleUntil int64
 	Updated    time.Time // when the snapshot was made from live data
+
+	// What control pushed besides the nodes; see control.
+	Records  []Record  // extra DNS records that parse, in control's order
+	Services []Service // the Tailscale Services this node can see, by name
+	Suffix   string    // MagicDNS suffix, lowercase, no trailing dot; "" if unknown
 }
 
 // Serving reports whether names are answered from s at now (unix
@@ -63,6 +68,7 @@ type Node struct {
 	IP4       []net.IP             // V4 as the A records want them; never modified
 	IP6       []net.IP             // V6 as the AAAA records want them; never modified
 	Tags      []string             // ACL tags, "tag:" included
+	Routes    []netip.Prefix       // AllowedIPs other than its addresses: subnet routes, service VIPs
 	User      string               // login name of the node's user; "" if unknown
 	Online    bool                 // connected to control; always true for self
 	Expired   bool                 // control or tailscaled says its node key has expired
@@ -138,6 +144,9 @@ func (h *Health) Record(alive bool, until int64) (turned bool) {
 func nodeFromStatus(ps *ipnstate.PeerStatus, self bool, h *Health, user string) *Node {
 	n := &Node{ID: ps.ID, NodeID: ps.NodeID, FQDN: ps.DNSName, Host: firstLabel(ps.DNSName), Online: ps.Online || self, Self: self, Health: h, User: user}
 	n.SetAddrs(ps.TailscaleIPs)
+	if ps.AllowedIPs != nil {
+		n.Routes = routesOf(ps.AllowedIPs.AsSlice(), ps.TailscaleIPs)
+	}
 	if ps.Tags != nil {
 		n.Tags = ps.Tags.AsSlice()
 	}
@@ -160,6 +169,7 @@ func nodeFromTailcfg(tn *tailcfg.Node, self bool, h *Health, user string) *Node 
 		}
 	}
 	n.SetAddrs(addrs)
+	n.Routes = routesOf(tn.AllowedIPs, addrs)
 	n.Tags = tn.Tags
 	n.Expired = tn.Expired
 	if !tn.KeyExpiry.IsZero() {

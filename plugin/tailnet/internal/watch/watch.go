@@ -110,6 +110,12 @@ type watcher struct {
 	starting bool // tailscaled is (re)starting: NoState or Starting, on its way to Running
 	legacy   bool // tailscaled sent no InitialStatus: resync on every message
 	warned   bool // the first failure to reach tailscaled was logged
+	// What control pushed besides the nodes, from the last full status.
+	rawRecords []tailcfg.DNSRecord // as control sent them; records is what parses
+	records    []Record
+	services   []Service
+	suffix     string
+	dnsConfig  dnsConfigSource // what this connection's dns-config endpoint is good for
 }
 
 func newWatcher(key string) *watcher {
@@ -233,6 +239,7 @@ func (w *watcher) watchOnce(ctx context.Context) (connected bool, err error) {
 		}
 		if !connected {
 			w.forgetPaths() // before the first table of this stream is published
+			w.dnsConfig = dnsConfigUnknown
 		}
 		changed, err := w.apply(ctx, &n, !connected)
 		if err != nil {
@@ -264,6 +271,7 @@ func (w *watcher) apply(ctx context.Context, n *ipn.Notify, first bool) (bool, e
 	}
 	if n.InitialStatus != nil {
 		w.load(n.InitialStatus)
+		w.control(ctx, n.InitialStatus)
 		return true, nil
 	}
 	if n.State != nil {
@@ -384,6 +392,7 @@ func (w *watcher) resync(ctx context.Context) error {
 		return fmt.Errorf("read status: %w", err)
 	}
 	w.load(st)
+	w.control(ctx, st)
 	return nil
 }
 
@@ -438,7 +447,8 @@ func (w *watcher) publishNodes() {
 		}
 		return
 	}
-	s := &Snapshot{State: Live, Running: w.running, Updated: time.Now(), Nodes: make([]*Node, 0, len(w.nodes))}
+	s := &Snapshot{State: Live, Running: w.running, Updated: time.Now(), Nodes: make([]*Node, 0, len(w.nodes)),
+		Records: w.records, Services: w.services, Suffix: w.suffix}
 	for _, n := range w.nodes {
 		s.Nodes = append(s.Nodes, n)
 	}
