@@ -204,15 +204,7 @@ func spoof(a SpoofArgs) error {
 	if err != nil {
 		return err
 	}
-	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
-	for _, s := range a.Records {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			return err
-		}
-		m.Answer = append(m.Answer, rr)
-	}
-	pkt, err := m.Pack()
+	pkt, err := response(a.Records)
 	if err != nil {
 		return err
 	}
@@ -237,6 +229,20 @@ func spoof(a SpoofArgs) error {
 	return nil
 }
 
+// response packs an unsolicited mDNS response with the records, in the
+// zone file syntax.
+func response(records []string) ([]byte, error) {
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
+	for _, s := range records {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			return nil, err
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	return m.Pack()
+}
+
 func ttlOr255(ttl int) int {
 	if ttl == 0 {
 		return 255
@@ -251,15 +257,7 @@ func rawRespond(a RawArgs) error {
 	if err != nil {
 		return err
 	}
-	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
-	for _, s := range a.Records {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			return err
-		}
-		m.Answer = append(m.Answer, rr)
-	}
-	pkt, err := m.Pack()
+	pkt, err := response(a.Records)
 	if err != nil {
 		return err
 	}
