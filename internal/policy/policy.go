@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -63,6 +64,11 @@ type Decision struct {
 	// private name on, for the NXDOMAIN the fallback then writes (RFC
 	// 2308 §3); nil if none did.
 	SOA *dns.SOA
+	// StaleFor is how long the tailnet had lost tailscaled when it
+	// answered from its last view; 0 for a live answer or none.
+	StaleFor time.Duration
+
+	passed [2]Reason // why tailnet (0) and lan (1) passed the name on; Unset if they did not
 }
 
 type ctxKey struct{}
@@ -97,3 +103,74 @@ func (d *Decision) Answered(s Source) {
 		d.AnsweredBy = s
 	}
 }
+
+// Passed records that s passed the name on, and why. It is a no-op on nil
+// and for a source other than Tailnet and LAN.
+func (d *Decision) Passed(s Source, r Reason) {
+	if i := passedIndex(s); d != nil && i >= 0 {
+		d.passed[i] = r
+	}
+}
+
+// Why returns why s passed the name on; Unset if it did not, or on nil.
+func (d *Decision) Why(s Source) Reason {
+	if i := passedIndex(s); d != nil && i >= 0 {
+		return d.passed[i]
+	}
+	return Unset
+}
+
+func passedIndex(s Source) int {
+	switch s {
+	case Tailnet:
+		return 0
+	case LAN:
+		return 1
+	}
+	return -1
+}
+
+// Reason is why a source passed a name on rather than answer it.
+type Reason uint8
+
+// The reasons. All but Unset, Unknown and Unlisted mean the source knows the name
+// but could not answer it honestly.
+const (
+	Unset       Reason = iota // the source did not pass the name on
+	Unknown                   // the source has no such name
+	Unlisted                  // lan: a host the LAN is not asked for
+	Offline                   // tailnet: control says the node is offline
+	ProbeFailed               // tailnet: the node failed its last probe
+	KeyExpired                // tailnet: the node's key has expired
+	NotRunning                // tailnet: this node is not Running
+	Unreachable               // tailnet: tailscaled is unreachable, and the stale period is over
+	LANTimeout                // lan: the host did not answer on the LAN in time, now or recently
+	LANBusy                   // lan: too many lookups in flight
+	LANDown                   // lan: no multicast interface to ask on
+)
+
+var reasonTexts = [...]string{
+	Unset:       "",
+	Unknown:     "no such name",
+	Offline:     "node offline",
+	ProbeFailed: "probe failed",
+	KeyExpired:  "node key expired",
+	NotRunning:  "this node is not Running",
+	Unreachable: "tailscaled unreachable",
+	LANTimeout:  "no answer on the LAN",
+	LANBusy:     "too many LAN lookups in flight",
+	LANDown:     "no multicast interface",
+	Unlisted:    "not a LAN host",
+}
+
+// String says the reason in a few words, "" for Unset.
+func (r Reason) String() string {
+	if int(r) < len(reasonTexts) {
+		return reasonTexts[r]
+	}
+	return fmt.Sprintf("reason %d", r)
+}
+
+// Failure reports whether r means the source knows the name but could not
+// answer it honestly: the answer that follows is not the first choice.
+func (r Reason) Failure() bool { return r > Unlisted }

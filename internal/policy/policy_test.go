@@ -64,3 +64,36 @@ func TestWantsSOA(t *testing.T) {
 		}
 	}
 }
+
+func TestPassed(t *testing.T) {
+	d := &Decision{Allowed: All}
+	d.Passed(Tailnet, ProbeFailed)
+	d.Passed(LAN, LANTimeout)
+	d.Passed(Public, Offline) // not a source that passes names on: ignored
+	if got := d.Why(Tailnet); got != ProbeFailed {
+		t.Errorf("Why(tailnet) = %v; want %v", got, ProbeFailed)
+	}
+	if got := d.Why(LAN); got != LANTimeout {
+		t.Errorf("Why(lan) = %v; want %v", got, LANTimeout)
+	}
+	if got := d.Why(Public); got != Unset {
+		t.Errorf("Why(public) = %v; want unset", got)
+	}
+	var none *Decision
+	none.Passed(Tailnet, Offline) // must not panic
+	if got := none.Why(Tailnet); got != Unset {
+		t.Errorf("nil Why = %v; want unset", got)
+	}
+}
+
+func TestReasonFailure(t *testing.T) {
+	for r := Unset; r <= LANDown; r++ {
+		want := r != Unset && r != Unknown && r != Unlisted
+		if got := r.Failure(); got != want {
+			t.Errorf("%q.Failure() = %v; want %v", r, got, want)
+		}
+		if r != Unset && r.String() == "" {
+			t.Errorf("reason %d has no text", r)
+		}
+	}
+}

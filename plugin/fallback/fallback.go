@@ -6,6 +6,7 @@ package fallback
 import (
 	"context"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -35,12 +36,17 @@ type Fallback struct {
 	Next  plugin.Handler
 	Zones []string
 
-	rcodes   []int  // chain rcodes that send the query to the upstreams
-	original bool   // ask the upstreams the question as it reached this plugin
-	ede      bool   // mark answers from the upstreams with an Extended DNS Error
-	maxTTL   uint32 // cap on the TTLs of the upstreams' answers, seconds; 0 for none
-	rules    rules
-	up       upstreams
+	rcodes   []int // chain rcodes that send the query to the upstreams
+	original bool  // ask the upstreams the question as it reached this plugin
+	ede      bool  // mark answers from the upstreams with an Extended DNS Error
+	// explain adds Extended DNS Errors that say why an answer is not the
+	// first source's (stale, a later source, a private name blocked) to
+	// the clients in explainNets, or to all when it is empty.
+	explain     bool
+	explainNets []netip.Prefix
+	maxTTL      uint32 // cap on the TTLs of the upstreams' answers, seconds; 0 for none
+	rules       rules
+	up          upstreams
 }
 
 // New returns a Fallback with the defaults of the Corefile syntax.
@@ -62,14 +68,14 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return dns.RcodeSuccess, nil // never asks the upstreams: they are not the zone's primary
 	}
 	if strings.HasPrefix(state.Name(), "_acme-challenge.") {
-		return f.upstream(ctx, w, r, reasonACME)
+		return f.upstream(ctx, w, r, reasonACME, nil)
 	}
 	d := &policy.Decision{Allowed: policy.All}
 	if state.Name() != z {
 		d.Allowed = f.rules.lookup(zone.HostLabel(state.Name(), z))
 	}
 	if d.Allowed == policy.Public {
-		return f.upstream(ctx, w, r, reasonPublicOnly)
+		return f.upstream(ctx, w, r, reasonPublicOnly, d)
 	}
 	asked := r
 	if f.original {
@@ -79,13 +85,24 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	rcode, _ := plugin.NextOrFailure(f.Name(), f.Next, policy.NewContext(ctx, d), nw, r)
 	reply := nw.Msg
 	if reply != nil && !slices.Contains(f.rcodes, reply.Rcode) && (d.AnsweredBy != 0 || d.Allows(policy.Public)) {
-		w.WriteMsg(reply)
+		f.writeChain(w, r, reply, d)
 		return dns.RcodeSuccess, nil
 	}
 	if !d.Allows(policy.Public) {
 		return f.private(ctx, state, z, reply, d)
 	}
-	return f.upstream(ctx, w, asked, reasonOf(reply, rcode))
+	return f.upstream(ctx, w, asked, reasonOf(reply, rcode), d)
+}
+
+// writeChain writes the chain's reply, explained when it is not a plain
+// first-source answer and the client gets explanations.
+func (f *Fallback) writeChain(w dns.ResponseWriter, r, reply *dns.Msg, d *policy.Decision) {
+	if f.explainTo(w) {
+		if code, text, ok := chainEDE(d); ok {
+			addEDE(reply, r, code, text)
+		}
+	}
+	w.WriteMsg(reply)
 }
 
 // private answers a name of zone z that must never get the public answer:
@@ -94,13 +111,17 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 // that passed the name on, else the chain's, else one made for z.
 func (f *Fallback) private(ctx context.Context, state request.Request, z string, reply *dns.Msg, d *policy.Decision) (int, error) {
 	if reply != nil && d.AnsweredBy != 0 {
-		state.W.WriteMsg(reply)
+		f.writeChain(state.W, state.Req, reply, d)
 		return dns.RcodeSuccess, nil
 	}
 	m := new(dns.Msg)
 	m.SetRcode(state.Req, dns.RcodeNameError)
 	m.Authoritative = true
 	m.Ns = []dns.RR{privateSOA(z, reply, d)}
+	if f.explainTo(state.W) {
+		rule := f.rules.rule(zone.HostLabel(state.Name(), z))
+		addEDE(m, state.Req, dns.ExtendedErrorCodeBlocked, blockedText(rule, d))
+	}
 	state.W.WriteMsg(m)
 	privateBlocked.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx)).Inc()
 	return dns.RcodeSuccess, nil
@@ -122,12 +143,17 @@ func privateSOA(z string, reply *dns.Msg, d *policy.Decision) dns.RR {
 }
 
 // upstream asks the public upstreams and writes their answer, or SERVFAIL
-// with the reason when none answers.
-func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, reason string) (int, error) {
+// with the reason when none answers. d is the query's policy, nil for a
+// name that skips the chain.
+func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, reason string, d *policy.Decision) (int, error) {
 	server, view := metrics.WithServer(ctx), metrics.WithView(ctx)
 	requests.WithLabelValues(server, view, reason).Inc()
 	ew := &edeWriter{ResponseWriter: w, req: r, maxTTL: f.maxTTL}
-	if f.ede {
+	explain := f.explainTo(w)
+	if explain {
+		reason = f.explainReason(r, reason, d)
+	}
+	if f.ede || explain {
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
 	rcode, err := f.ask(ctx, ew, r)
@@ -226,13 +252,8 @@ func (w *edeWriter) WriteMsg(m *dns.Msg) error {
 			}
 		}
 	}
-	if w.text != "" && w.req.IsEdns0() != nil {
-		opt := m.IsEdns0()
-		if opt == nil {
-			m.SetEdns0(w.req.IsEdns0().UDPSize(), false)
-			opt = m.IsEdns0()
-		}
-		opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: w.code, ExtraText: w.text})
+	if w.text != "" {
+		addEDE(m, w.req, w.code, w.text)
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }

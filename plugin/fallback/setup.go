@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"net/netip"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -117,6 +118,15 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		case "ede":
 			f.ede = true
 		}
+	case "explain":
+		f.explain = true
+		for _, a := range c.RemainingArgs() {
+			p, err := parseNetwork(a)
+			if err != nil {
+				return c.Errf("explain %q: want a network such as 100.64.0.0/10 or an address", a)
+			}
+			f.explainNets = append(f.explainNets, p)
+		}
 	case "policy":
 		args := c.RemainingArgs()
 		if len(args) < 2 {
@@ -129,4 +139,17 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		return c.Errf("unknown property %q", c.Val())
 	}
 	return nil
+}
+
+// parseNetwork parses a CIDR prefix, or an address as the prefix of it
+// alone.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p.Masked(), nil
 }

@@ -1,6 +1,8 @@
 package fallback
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -18,7 +20,7 @@ func TestParse(t *testing.T) {
 		check   func(*Fallback) string
 	}{
 		{"defaults", "fallback {\n to 127.0.0.1:5301\n}", "", func(f *Fallback) string {
-			if !slices.Equal(f.rcodes, []int{dns.RcodeNameError, dns.RcodeServerFailure, dns.RcodeRefused}) || f.original || f.ede {
+			if !slices.Equal(f.rcodes, []int{dns.RcodeNameError, dns.RcodeServerFailure, dns.RcodeRefused}) || f.original || f.ede || f.explain {
 				return "defaults differ"
 			}
 			if len(f.Zones) != 1 || f.Zones[0] != "example.org." || len(f.up.proxies) != 1 {
@@ -52,6 +54,20 @@ func TestParse(t *testing.T) {
 			}
 			return ""
 		}},
+		{"explain to every client", "fallback {\n to 127.0.0.1\n explain\n}", "", func(f *Fallback) string {
+			if !f.explain || f.explainNets != nil || f.ede {
+				return "explain differs"
+			}
+			return ""
+		}},
+		{"explain to networks", "fallback {\n to 127.0.0.1\n explain 100.64.0.0/10 fd7a:115c:a1e0::/48 127.0.0.1\n}", "", func(f *Fallback) string {
+			want := []netip.Prefix{netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("fd7a:115c:a1e0::/48"), netip.MustParsePrefix("127.0.0.1/32")}
+			if !f.explain || !slices.Equal(f.explainNets, want) {
+				return fmt.Sprintf("explain networks %v; want %v", f.explainNets, want)
+			}
+			return ""
+		}},
+		{"explain to a bad network", "fallback {\n to 127.0.0.1\n explain 100.64.0.0/99\n}", `explain "100.64.0.0/99": want a network`, nil},
 		{"no upstream", "fallback", "needs upstreams", nil},
 		{"max_ttl out of range", "fallback {\n to 127.0.0.1\n max_ttl -1\n}", "want a whole number from 0 to 86400", nil},
 		{"tls CA that does not exist", "fallback {\n to tls://127.0.0.1\n tls /nonexistent/ca.pem\n}", "tls:", nil},

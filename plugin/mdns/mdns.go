@@ -102,7 +102,7 @@ func (m *MDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	}
 	host := m.host(state.Name(), z)
 	if host == "" {
-		return m.notFound(ctx, state)
+		return m.passFor(ctx, state, resultFallthrough, policy.Unknown)
 	}
 	recs, result := m.resolve(ctx, res, host, state.QType())
 	switch {
@@ -179,9 +179,25 @@ func (m *MDNS) host(qname, z string) string {
 // pass hands a name this plugin cannot answer now to the next plugin, or
 // says NXDOMAIN when fallthrough is off for it.
 func (m *MDNS) pass(ctx context.Context, state request.Request, r result) (int, error) {
+	return m.passFor(ctx, state, r, passReasons[r])
+}
+
+// passReasons say, for the fallback's explanation, why a result passed
+// the name on.
+var passReasons = [numResults]policy.Reason{
+	resultFallthrough: policy.LANTimeout,
+	resultBusy:        policy.LANBusy,
+	resultDown:        policy.LANDown,
+	resultUnlisted:    policy.Unlisted,
+}
+
+// passFor is pass, leaving why in the query's policy decision.
+func (m *MDNS) passFor(ctx context.Context, state request.Request, r result, why policy.Reason) (int, error) {
 	if m.Fall.Through(state.Name()) {
 		m.count(ctx, r)
-		if d := policy.FromContext(ctx); d.WantsSOA() {
+		d := policy.FromContext(ctx)
+		d.Passed(policy.LAN, why)
+		if d.WantsSOA() {
 			d.SOA = m.soa(state.Zone)
 		}
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, state.W, state.Req)

@@ -393,3 +393,44 @@ func TestPassLeavesSOA(t *testing.T) {
 		}
 	}
 }
+
+// TestPassLeavesReason: a name passed on carries why in the query's
+// policy, for the fallback's Extended DNS Error.
+func TestPassLeavesReason(t *testing.T) {
+	cases := []struct {
+		name  string
+		lan   bool
+		qname string
+		want  policy.Reason
+	}{
+		{"no answer on the LAN", true, "nosuch.example.org.", policy.LANTimeout},
+		{"no resolver", false, "beta.example.org.", policy.LANDown},
+		{"not a host name", true, `a\.b.example.org.`, policy.Unknown},
+		{"answered", true, "beta.example.org.", policy.Unset},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var fake *fakeLAN
+			if c.lan {
+				fake = newFakeLAN()
+			}
+			m := newTestMDNS(fake, func(m *MDNS) { m.Fall = fall.Root })
+			d := &policy.Decision{Allowed: policy.All}
+			m.ServeDNS(policy.NewContext(context.Background(), d), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, dns.TypeA))
+			if got := d.Why(policy.LAN); got != c.want {
+				t.Errorf("Why(lan) = %q; want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestUnlistedReason: a host neither the tailnet nor the Corefile names
+// is passed on unasked, as unlisted.
+func TestUnlistedReason(t *testing.T) {
+	m := newTestMDNS(newFakeLAN(), func(m *MDNS) { m.Fall = fall.Root; m.tailnet = fakeTailnet{loaded: true} })
+	d := &policy.Decision{Allowed: policy.All}
+	m.ServeDNS(policy.NewContext(context.Background(), d), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion("blog.example.org.", dns.TypeA))
+	if got := d.Why(policy.LAN); got != policy.Unlisted {
+		t.Errorf("Why(lan) = %q; want %q", got, policy.Unlisted)
+	}
+}
