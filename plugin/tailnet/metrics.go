@@ -27,6 +27,26 @@ const (
 var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough",
 	"service", "service_offline_fallthrough", "record"}
 
+// resultOf is the result of answer a from tbl: passed on when nothing it
+// stands for is reachable, else NODATA, stale, or what answered.
+func resultOf(a Answer, tbl *Table) result {
+	switch {
+	case !a.Reachable && a.Kind == Service:
+		return resultSvcOffline
+	case !a.Reachable:
+		return resultOffline
+	case len(a.RRs) == 0:
+		return resultNoData
+	case tbl.Stale():
+		return resultStale
+	case a.Kind == Service:
+		return resultService
+	case a.Kind == Record:
+		return resultRecord
+	}
+	return resultAnswer
+}
+
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

@@ -3,13 +3,9 @@ package tailnet
 import (
 	"net"
 	"slices"
-	"strings"
-
-	"github.com/coredns/caddy"
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/internal/corefile"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
@@ -17,8 +13,8 @@ import (
 // host has, with the nodes that host it: those whose routes hold one of
 // its VIPs. It returns every service's entry by name, taken or not, for
 // the aliases and the extra records that point at one.
-func (t *table) addServices(s *watch.Snapshot, cfg tableConfig) map[string]*entry {
-	if !cfg.services || len(s.Services) == 0 {
+func (t *Table) addServices(s *watch.Snapshot, cfg Config) map[string]*entry {
+	if !cfg.Services || len(s.Services) == 0 {
 		return nil
 	}
 	all := make(map[string]*entry, len(s.Services))
@@ -56,38 +52,9 @@ func hosts(n *watch.Node, svc watch.Service) bool {
 	return false
 }
 
-// parseAlias reads "alias NAME HOST" or "alias NAME svc:SERVICE". A host
-// alias is checked as every alias is (corefile.AddAlias); a service alias
-// may share its service's name, and no NAME is given twice.
-func parseAlias(c *caddy.Controller, cfg *tableConfig) error {
-	args := c.RemainingArgs()
-	if len(args) != 2 {
-		return c.ArgErr()
-	}
-	name := strings.ToLower(args[0])
-	svc, isService := strings.CutPrefix(strings.ToLower(args[1]), "svc:")
-	if _, dup := cfg.svcAlias[name]; dup {
-		return c.Errf("alias %q given twice", args[0])
-	}
-	if !isService {
-		return corefile.AddAlias(c, &cfg.aliases, args[0], args[1])
-	}
-	if _, dup := cfg.aliases[name]; dup {
-		return c.Errf("alias %q given twice", args[0])
-	}
-	if !corefile.IsLabel(name) || !corefile.IsLabel(svc) {
-		return c.Errf("alias %q to %q: both must be single DNS labels", args[0], args[1])
-	}
-	if cfg.svcAlias == nil {
-		cfg.svcAlias = map[string]string{}
-	}
-	cfg.svcAlias[name] = svc
-	return nil
-}
-
 // serviceAddresses appends to rrs the VIPs of service e of qtype under
 // owner, while any of its hosts is reachable, and reports whether one is.
-func (t *Tailnet) serviceAddresses(rrs []dns.RR, owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
+func (t *Table) serviceAddresses(rrs []dns.RR, owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
 	if !t.anyReachable(e.nodes, now) {
 		return rrs, false
 	}
@@ -102,35 +69,4 @@ func (t *Tailnet) serviceAddresses(rrs []dns.RR, owner string, qtype uint16, e *
 		}
 	}
 	return rrs, true
-}
-
-// answered is the result of an answer from e.
-func (e *entry) answered() result {
-	if e.service {
-		return resultService
-	}
-	return resultAnswer
-}
-
-// offline is the result of passing e on because none of its nodes is
-// reachable.
-func (e *entry) offline() result {
-	if e.service {
-		return resultSvcOffline
-	}
-	return resultOffline
-}
-
-// parseServices reads "services on|off".
-func parseServices(c *caddy.Controller, cfg *tableConfig) error {
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return c.ArgErr()
-	}
-	switch args[0] {
-	case "on", "off":
-		cfg.services = args[0] == "on"
-		return nil
-	}
-	return c.Errf("services %q: want on or off", args[0])
 }
