@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
@@ -56,10 +57,10 @@ func BenchmarkHosts(b *testing.B) {
 // BenchmarkTableRebuild measures what one tailnet change costs at 10,000 peers.
 func BenchmarkTableRebuild(b *testing.B) {
 	s := bigSnapshot(10000)
-	cfg := Config{Tags: true, Aliases: map[string]string{"registry": "host1"}}
+	cfg := table.Config{Tags: true, Aliases: map[string]string{"registry": "host1"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		Build(s, cfg)
+		table.Build(s, cfg)
 	}
 }
 

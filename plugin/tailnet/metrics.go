@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
 // result is what became of a query; its name is the result label.
@@ -29,9 +31,9 @@ var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "f
 
 // resultOf is the result of answer a from tbl: passed on when nothing it
 // stands for is reachable, else NODATA, stale, or what answered.
-func resultOf(a Answer, tbl *Table) result {
+func resultOf(a table.Answer, tbl *table.Table) result {
 	switch {
-	case !a.Reachable && a.Kind == Service:
+	case !a.Reachable && a.Kind == table.Service:
 		return resultSvcOffline
 	case !a.Reachable:
 		return resultOffline
@@ -39,9 +41,9 @@ func resultOf(a Answer, tbl *Table) result {
 		return resultNoData
 	case tbl.Stale():
 		return resultStale
-	case a.Kind == Service:
+	case a.Kind == table.Service:
 		return resultService
-	case a.Kind == Record:
+	case a.Kind == table.Record:
 		return resultRecord
 	}
 	return resultAnswer

@@ -6,12 +6,13 @@ import (
 	"github.com/coredns/caddy"
 
 	"github.com/tailhorizon/tailhorizon/internal/corefile"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
 // parseAlias reads "alias NAME HOST" or "alias NAME svc:SERVICE". A host
 // alias is checked as every alias is (corefile.AddAlias); a service alias
 // may share its service's name, and no NAME is given twice.
-func parseAlias(c *caddy.Controller, cfg *Config) error {
+func parseAlias(c *caddy.Controller, cfg *table.Config) error {
 	args := c.RemainingArgs()
 	if len(args) != 2 {
 		return c.ArgErr()
@@ -38,7 +39,7 @@ func parseAlias(c *caddy.Controller, cfg *Config) error {
 }
 
 // parseServices reads "services on|off".
-func parseServices(c *caddy.Controller, cfg *Config) error {
+func parseServices(c *caddy.Controller, cfg *table.Config) error {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		return c.ArgErr()
@@ -52,12 +53,12 @@ func parseServices(c *caddy.Controller, cfg *Config) error {
 }
 
 // parseRecords reads "records on|off|magicdns".
-func parseRecords(c *caddy.Controller, cfg *Config) error {
+func parseRecords(c *caddy.Controller, cfg *table.Config) error {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		return c.ArgErr()
 	}
-	mode, ok := map[string]RecordMode{"on": RecordsOn, "off": RecordsOff, "magicdns": RecordsMagicDNS}[args[0]]
+	mode, ok := map[string]table.RecordMode{"on": table.RecordsOn, "off": table.RecordsOff, "magicdns": table.RecordsMagicDNS}[args[0]]
 	if !ok {
 		return c.Errf("records %q: want on, off or magicdns", args[0])
 	}
@@ -66,7 +67,7 @@ func parseRecords(c *caddy.Controller, cfg *Config) error {
 }
 
 // parseTags reads "tags [PREFIX|off]".
-func parseTags(c *caddy.Controller, cfg *Config) error {
+func parseTags(c *caddy.Controller, cfg *table.Config) error {
 	args := c.RemainingArgs()
 	switch {
 	case len(args) > 1:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
@@ -64,7 +65,7 @@ func (t *Tailnet) update(s *watch.Snapshot) {
 			cfg.Zones = append(cfg.Zones, z)
 		}
 	}
-	tbl := Build(s, cfg)
+	tbl := table.Build(s, cfg)
 	t.table.Store(tbl)
 	if s.Running {
 		t.hosts.Store(tbl)

@@ -23,6 +23,7 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/zone"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
@@ -56,11 +57,11 @@ type Tailnet struct {
 	watch     watch.Options    // probe interval and stale period
 	listenOn  bool             // also serve the block on this node's tailnet addresses
 	node      *embedded.Config // run an embedded node instead of asking tailscaled; nil to ask
-	tableConf Config           // the Corefile's part; update adds the zones, TTL and probe
+	tableConf table.Config     // the Corefile's part; update adds the zones, TTL and probe
 
-	listen   *listen.Group         // with the listen option; nil without
-	table    atomic.Pointer[Table] // nil until the first snapshot
-	hosts    atomic.Pointer[Table] // the last table built while Running, for HostKnown; nil before
+	listen   *listen.Group               // with the listen option; nil without
+	table    atomic.Pointer[table.Table] // nil until the first snapshot
+	hosts    atomic.Pointer[table.Table] // the last table built while Running, for HostKnown; nil before
 	counters counters.Cache
 
 	// Set between OnStartup and OnShutdown.
@@ -74,7 +75,7 @@ func New() *Tailnet {
 	return &Tailnet{
 		ttl:       defaultTTL,
 		watch:     watch.Options{Probe: defaultProbe, Stale: 5 * time.Minute},
-		tableConf: Config{Tags: true, Services: true},
+		tableConf: table.Config{Tags: true, Services: true},
 		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
 }
@@ -106,10 +107,10 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if dnsutil.IsReverse(z) > 0 {
 		return t.servePTR(ctx, state, tbl)
 	}
-	q := Question{Owner: r.Question[0].Name, Name: state.Name(), Zone: z, Type: state.QType()}
+	q := table.Question{Owner: r.Question[0].Name, Name: state.Name(), Zone: z, Type: state.QType()}
 	a := tbl.Answer(q, time.Now().UnixNano())
 	switch {
-	case a.Kind == Missing:
+	case a.Kind == table.Missing:
 		return t.notFound(ctx, state)
 	case !a.Reachable:
 		return t.pass(ctx, state, resultOf(a, tbl))
@@ -136,7 +137,7 @@ func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, err
 }
 
 // answer writes an authoritative NOERROR reply; with no records it is NODATA.
-func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *Table, result result) (int, error) {
+func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table.Table, result result) (int, error) {
 	ttl := t.ttl
 	if tbl.Stale() {
 		ttl = min(ttl, staleTTL)
@@ -163,7 +164,7 @@ func (t *Tailnet) count(ctx context.Context, r result) {
 }
 
 // servePTR answers the reverse names of tailnet addresses.
-func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *Table) (int, error) {
+func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *table.Table) (int, error) {
 	addr, err := netip.ParseAddr(dnsutil.ExtractAddressFromReverse(state.Name()))
 	if err != nil {
 		return t.notFound(ctx, state)

@@ -1,4 +1,4 @@
-package tailnet
+package table
 
 import (
 	"net"

@@ -1,4 +1,8 @@
-package tailnet
+// Package table is the tailnet plugin's immutable lookup table: what each
+// name of an instance's zones answers, built from one watch.Snapshot and
+// the instance's Config. Build makes one on the watch's goroutine; a query
+// reads it without a lock and asks it for its Answer.
+package table
 
 import (
 	"net"

@@ -1,4 +1,4 @@
-package tailnet
+package table
 
 import (
 	"github.com/miekg/dns"
