@@ -16,7 +16,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
@@ -51,16 +50,6 @@ func BenchmarkHosts(b *testing.B) {
 		b.Run(fmt.Sprintf("names=%d", names), func(b *testing.B) {
 			benchHandler(b, stockHosts(b, names), fmt.Sprintf("host%d.example.org.", names/2))
 		})
-	}
-}
-
-// BenchmarkTableRebuild measures what one tailnet change costs at 10,000 peers.
-func BenchmarkTableRebuild(b *testing.B) {
-	s := bigSnapshot(10000)
-	cfg := table.Config{Tags: true, Aliases: map[string]string{"registry": "host1"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		table.Build(s, cfg)
 	}
 }
 
