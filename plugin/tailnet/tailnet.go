@@ -102,28 +102,32 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return t.serveApex(ctx, state, tbl)
 	}
 	if !tbl.Serving() {
-		return t.pass(ctx, state, resultDown)
+		return t.pass(ctx, state, resultDown, tbl.Down())
 	}
 	if dnsutil.IsReverse(z) > 0 {
 		return t.servePTR(ctx, state, tbl)
 	}
 	q := table.Question{Owner: r.Question[0].Name, Name: state.Name(), Zone: z, Type: state.QType()}
-	a := tbl.Answer(q, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	a := tbl.Answer(q, now)
 	switch {
 	case a.Kind == table.Missing:
 		return t.notFound(ctx, state)
 	case !a.Reachable:
-		return t.pass(ctx, state, resultOf(a, tbl))
+		return t.pass(ctx, state, resultOf(a, tbl), tbl.Why(q, now))
 	}
 	return t.answer(ctx, state, a.RRs, tbl, resultOf(a, tbl))
 }
 
 // pass hands a name this plugin cannot answer honestly to the next plugin,
-// or says NXDOMAIN when fallthrough is off for it.
-func (t *Tailnet) pass(ctx context.Context, state request.Request, result result) (int, error) {
+// leaving why in the query's policy, or says NXDOMAIN when fallthrough is
+// off for it.
+func (t *Tailnet) pass(ctx context.Context, state request.Request, result result, why policy.Reason) (int, error) {
 	if t.Fall.Through(state.Name()) {
 		t.count(ctx, result)
-		if d := policy.FromContext(ctx); d.WantsSOA() {
+		d := policy.FromContext(ctx)
+		d.Passed(policy.Tailnet, why)
+		if d.WantsSOA() {
 			d.SOA = t.soa(state.Zone, t.table.Load(), t.ttl)
 		}
 		return plugin.NextOrFailure(t.Name(), t.Next, ctx, state.W, state.Req)
@@ -133,7 +137,7 @@ func (t *Tailnet) pass(ctx context.Context, state request.Request, result result
 
 // notFound answers a name that no node, alias or tag has.
 func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, error) {
-	return t.pass(ctx, state, resultFallthrough)
+	return t.pass(ctx, state, resultFallthrough, policy.Unknown)
 }
 
 // answer writes an authoritative NOERROR reply; with no records it is NODATA.
@@ -143,6 +147,9 @@ func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.R
 		ttl = min(ttl, staleTTL)
 		for _, rr := range rrs {
 			rr.Header().Ttl = ttl
+		}
+		if d := policy.FromContext(ctx); d != nil {
+			d.StaleFor = tbl.StaleFor(time.Now())
 		}
 	}
 	return t.reply(ctx, state, dns.RcodeSuccess, rrs, ttl, result)
