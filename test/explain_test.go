@@ -1,0 +1,146 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/test/fixture"
+	"github.com/tailhorizon/tailhorizon/test/tailnettest"
+)
+
+// explainCorefile is the split horizon of docs/corefiles/split-dns.Corefile
+// on loopback: the private view (the client 127.0.0.1, standing in for
+// the tailnet) gets fallback's explanations, the public one (everybody
+// else) only the EDE of ede, though it runs the same tailnet.
+func explainCorefile(port int, socket, upstream string) string {
+	block := func(view, options string) string {
+		return fmt.Sprintf(`example.org:%d {
+    bind 127.0.0.1 127.0.0.2
+    %s
+    fallback {
+        to %s
+        policy registry tailnet
+        policy www public
+        %s
+    }
+    tailnet {
+        socket %s
+        ttl 10
+        stale 1m
+        probe 200ms
+        alias registry beta
+        fallthrough
+    }
+}
+`, port, view, upstream, options, socket)
+	}
+	return block("view private {\n        expr client_ip() == '127.0.0.1'\n    }", "explain 127.0.0.1") + block("", "ede")
+}
+
+// edeLine matches dig's rendering of an Extended DNS Error (RFC 8914).
+var edeLine = regexp.MustCompile(`(?m)^; EDE: (\d+) \([^)]*\)(?:: \((.*)\))?$`)
+
+// digEDE asks server, from the source address from, for name's A records
+// with dig, and returns the rcode and the Extended DNS Error dig shows:
+// code -1 and "" for none.
+func digEDE(t *testing.T, from, server, name string) (string, int, string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(server)
+	out, err := exec.Command("dig", "@"+host, "-p", port, "-b", from, "+tries=1", "+time=2", name, "A").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig %s: %v: %s", name, err, out)
+	}
+	status := regexp.MustCompile(`status: ([A-Z]+)`).FindSubmatch(out)
+	if status == nil {
+		t.Fatalf("dig %s: no status in\n%s", name, out)
+	}
+	m := edeLine.FindSubmatch(out)
+	if m == nil {
+		return string(status[1]), -1, ""
+	}
+	code, _ := strconv.Atoi(string(m[1]))
+	return string(status[1]), code, string(m[2])
+}
+
+// TestExplain: dig shows why an answer is not the first source's, to the
+// clients of the private view, and the public view's EDE text names no
+// host, source, reason or rule.
+func TestExplain(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	tn := tailnettest.Start(t)
+	hub := tn.AddNode(t, "hub")
+	beta := tn.AddNode(t, "beta")
+	gamma := tn.AddNode(t, "gamma")
+	api := hub.ServeLocalAPI(t)
+	port := fixture.Port(t)
+	startCoreDNS(t, explainCorefile(port, api.Path, startAuthority(t)))
+	srv := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	waitFor(t, 20*time.Second, "every peer answered", func() *dns.Msg { return exchange(t, srv, "gamma.example.org", dns.TypeA) },
+		func(r *dns.Msg) bool { return hasA(r, gamma.IPv4) })
+
+	type want struct {
+		status string
+		code   int
+		text   string
+	}
+	check := func(t *testing.T, name string, private, public want) {
+		t.Helper()
+		if s, c, x := digEDE(t, "127.0.0.1", srv, name); s != private.status || c != private.code || x != private.text {
+			t.Errorf("private view, %s: %s EDE %d %q; want %s EDE %d %q", name, s, c, x, private.status, private.code, private.text)
+		}
+		s, c, x := digEDE(t, "127.0.0.2", srv, name)
+		if s != public.status || c != public.code || x != public.text {
+			t.Errorf("public view, %s: %s EDE %d %q; want %s EDE %d %q", name, s, c, x, public.status, public.code, public.text)
+		}
+		for _, secret := range []string{"tailnet", "lan", "hub", "beta", "gamma", "registry", "offline", "probe", "stale", "policy", "100."} {
+			if strings.Contains(x, secret) {
+				t.Errorf("public view, %s: EDE text %q names %q", name, x, secret)
+			}
+		}
+	}
+	noEDE := func(status string) want { return want{status, -1, ""} }
+	upstreams := want{"NOERROR", 0, "answered by the fallback upstreams: fell_off"}
+
+	t.Run("plain answers", func(t *testing.T) {
+		check(t, "hub.example.org", noEDE("NOERROR"), noEDE("NOERROR"))
+		check(t, "blog.example.org", upstreams, upstreams) // not a tailnet name: no reason to give
+		check(t, "www.example.org", want{"NOERROR", 0, "answered by the fallback upstreams: public_only; policy www"},
+			want{"NOERROR", 0, "answered by the fallback upstreams: public_only"})
+	})
+	t.Run("offline", func(t *testing.T) {
+		beta.Close()
+		waitFor(t, 10*time.Second, "beta public", func() *dns.Msg { return exchange(t, srv, "beta.example.org", dns.TypeA) },
+			func(r *dns.Msg) bool { return answerData(r) == vpsIPv4 })
+		check(t, "beta.example.org", want{"NOERROR", 0, "answered by the fallback upstreams: fell_off; tailnet: node offline"}, upstreams)
+		check(t, "registry.example.org", want{"NXDOMAIN", int(dns.ExtendedErrorCodeBlocked), "policy registry: tailnet only (tailnet: node offline)"},
+			noEDE("NXDOMAIN"))
+	})
+	t.Run("probe failed", func(t *testing.T) {
+		exchange(t, srv, "gamma.example.org", dns.TypeA) // asked for: the probe pings it
+		tn.PinOnline(gamma)
+		gamma.Close()
+		waitFor(t, 15*time.Second, "gamma fails its probe", func() *dns.Msg { return exchange(t, srv, "gamma.example.org", dns.TypeA) },
+			func(r *dns.Msg) bool { return answerData(r) == vpsIPv4 })
+		check(t, "gamma.example.org", want{"NOERROR", 0, "answered by the fallback upstreams: fell_off; tailnet: probe failed"}, upstreams)
+	})
+	t.Run("stale", func(t *testing.T) {
+		api.Stop()
+		waitFor(t, 5*time.Second, "the stale answer, with TTL <= 5", func() *dns.Msg { return exchange(t, srv, "hub.example.org", dns.TypeA) },
+			func(r *dns.Msg) bool { return hasA(r, hub.IPv4) && r.Answer[0].Header().Ttl <= 5 })
+		s, c, x := digEDE(t, "127.0.0.1", srv, "hub.example.org")
+		if s != "NOERROR" || c != int(dns.ExtendedErrorCodeStaleAnswer) || !regexp.MustCompile(`^tailnet: stale answer, tailscaled lost \d+s ago$`).MatchString(x) {
+			t.Errorf("private view, stale hub: %s EDE %d %q; want NOERROR EDE 3 with the table's age", s, c, x)
+		}
+		check(t, "x.hub.example.org", want{"NOERROR", int(dns.ExtendedErrorCodeStaleAnswer), x}, noEDE("NOERROR"))
+	})
+}
