@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/test/fixture"
+	"github.com/tailhorizon/tailhorizon/test/lantest"
+	"github.com/tailhorizon/tailhorizon/test/realnet"
 	"github.com/tailhorizon/tailhorizon/test/tailnettest"
 )
 
@@ -142,5 +145,126 @@ func TestExplain(t *testing.T) {
 			t.Errorf("private view, stale hub: %s EDE %d %q; want NOERROR EDE 3 with the table's age", s, c, x)
 		}
 		check(t, "x.hub.example.org", want{"NOERROR", int(dns.ExtendedErrorCodeStaleAnswer), x}, noEDE("NOERROR"))
+	})
+}
+
+// TestExplainChain: with the LAN after the tailnet, the EDE names the
+// source that answered and why each before it did not.
+func TestExplainChain(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	tn := tailnettest.Start(t)
+	hub, beta, gamma := tn.AddNode(t, "hub"), tn.AddNode(t, "beta"), tn.AddNode(t, "gamma")
+	api := hub.ServeLocalAPI(t)
+	lan := lantest.Start(t)
+	lan.AddHost(t).RunAvahi(t, map[string][]netip.Addr{"beta": {lanAddr(lan, false, 20)}})
+	_, srv := startCoreDNS(t, fmt.Sprintf(`.:0 {
+    bind 127.0.0.1
+    fallback example.org {
+        to 127.0.0.1:1
+        explain
+    }
+    tailnet example.org {
+        socket %s
+        fallthrough
+    }
+    mdns example.org {
+        interface %s
+        fallthrough
+    }
+    template IN A example.org {
+        answer "{{ .Name }} 60 IN A %s"
+    }
+}
+`, api.Path, lan.Bridge, publicAnswer))
+	ask := func(name string) func() *dns.Msg { return func() *dns.Msg { return exchange(t, srv, name, dns.TypeA) } }
+	waitFor(t, 20*time.Second, "gamma on the tailnet", ask("gamma.example.org"), func(r *dns.Msg) bool { return hasA(r, gamma.IPv4) })
+
+	beta.Close()
+	gamma.Close()
+	waitFor(t, 10*time.Second, "beta on the LAN", ask("beta.example.org"), func(r *dns.Msg) bool { return hasA(r, lanAddr(lan, false, 20)) })
+	waitFor(t, 10*time.Second, "gamma public", ask("gamma.example.org"), fellThrough)
+	cases := []struct {
+		name, status string
+		code         int
+		text         string
+	}{
+		{"hub.example.org", "NOERROR", -1, ""},
+		{"beta.example.org", "NOERROR", 0, "answered by lan (tailnet: node offline)"},
+		{"x.gamma.example.org", "NOERROR", 0, "answered by public (tailnet: node offline; lan: no answer on the LAN)"},
+		{"nosuch.example.org", "NOERROR", -1, ""}, // neither knows it: the public answer is the first choice
+	}
+	for _, c := range cases {
+		if s, code, text := digEDE(t, "127.0.0.1", srv, c.name); s != c.status || code != c.code || text != c.text {
+			t.Errorf("%s: %s EDE %d %q; want %s EDE %d %q", c.name, s, code, text, c.status, c.code, c.text)
+		}
+	}
+}
+
+// TestExplainRealnet: on real headscale and tailscaled, dig shows why
+// the tailnet passed a name on: an expired key, this node not Running,
+// a stale table and its age, and tailscaled unreachable after it.
+func TestExplainRealnet(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	rn := realnet.Start(t)
+	device := rn.AddNode(t, "device", realnet.TailscaleNew)
+	hub := rn.AddNode(t, "hub", realnet.TailscaleNew)
+	laptop := rn.AddNode(t, "laptop", realnet.TailscaleNew)
+	rn.WaitPeer(t, device, hub, realnet.Online)
+	rn.WaitPeer(t, device, laptop, realnet.Online)
+	_, srv := startCoreDNS(t, fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    fallback {
+        to %s
+        policy registry tailnet
+        explain 127.0.0.1
+    }
+    tailnet {
+        socket %s
+        alias registry hub
+        stale 3s
+        fallthrough
+    }
+}
+`, startAuthority(t), device.Socket()))
+	ask := func(name string) func() *dns.Msg { return func() *dns.Msg { return exchange(t, srv, name, dns.TypeA) } }
+	public := func(r *dns.Msg) bool { return answerData(r) == vpsIPv4 }
+	waitFor(t, 20*time.Second, "laptop answered", ask("laptop.example.org"), func(r *dns.Msg) bool { return hasA(r, laptop.IPv4()) })
+	want := func(name, status string, code int, text *regexp.Regexp) {
+		t.Helper()
+		s, c, x := digEDE(t, "127.0.0.1", srv, name)
+		if s != status || c != code || (text == nil) != (x == "") || (text != nil && !text.MatchString(x)) {
+			t.Errorf("%s: %s EDE %d %q; want %s EDE %d %v", name, s, c, x, status, code, text)
+		}
+	}
+	exactly := func(s string) *regexp.Regexp { return regexp.MustCompile("^" + regexp.QuoteMeta(s) + "$") }
+
+	want("hub.example.org", "NOERROR", -1, nil)
+	t.Run("key expired", func(t *testing.T) {
+		rn.Expire(t, laptop)
+		waitFor(t, 10*time.Second, "laptop public", ask("laptop.example.org"), public)
+		want("laptop.example.org", "NOERROR", 0, exactly("answered by the fallback upstreams: fell_off; tailnet: node key expired"))
+	})
+	t.Run("this node not Running", func(t *testing.T) {
+		device.Down(t)
+		waitFor(t, 10*time.Second, "hub public", ask("hub.example.org"), public)
+		want("hub.example.org", "NOERROR", 0, exactly("answered by the fallback upstreams: fell_off; tailnet: this node is not Running"))
+		want("registry.example.org", "NXDOMAIN", int(dns.ExtendedErrorCodeBlocked), exactly("policy registry: tailnet only (tailnet: this node is not Running)"))
+		device.Up(t)
+		waitFor(t, 30*time.Second, "hub back", ask("hub.example.org"), func(r *dns.Msg) bool { return hasA(r, hub.IPv4()) })
+	})
+	t.Run("tailscaled killed", func(t *testing.T) {
+		device.Kill(t)
+		waitFor(t, 5*time.Second, "a stale answer", ask("hub.example.org"), func(r *dns.Msg) bool {
+			_, c, _ := digEDE(t, "127.0.0.1", srv, "hub.example.org")
+			return hasA(r, hub.IPv4()) && c == int(dns.ExtendedErrorCodeStaleAnswer)
+		})
+		want("hub.example.org", "NOERROR", int(dns.ExtendedErrorCodeStaleAnswer), regexp.MustCompile(`^tailnet: stale answer, tailscaled lost [0-3]s ago$`))
+		waitFor(t, 10*time.Second, "hub public past the stale period", ask("hub.example.org"), public)
+		want("hub.example.org", "NOERROR", 0, exactly("answered by the fallback upstreams: fell_off; tailnet: tailscaled unreachable"))
+		device.Restart(t)
 	})
 }
