@@ -17,6 +17,10 @@ import (
 var version = "dev"
 
 func main() {
+	// coredns -explain NAME asks a running coredns why NAME gets its answer.
+	if len(os.Args) > 1 && (os.Args[1] == "-explain" || os.Args[1] == "--explain") {
+		os.Exit(explainMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := bundle.Install(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -47,6 +48,7 @@ type Fallback struct {
 	maxTTL      uint32 // cap on the TTLs of the upstreams' answers, seconds; 0 for none
 	rules       rules
 	up          upstreams
+	timeline    atomic.Pointer[timeline] // nil unless RecordSwitches
 }
 
 // New returns a Fallback with the defaults of the Corefile syntax.
@@ -103,6 +105,7 @@ func (f *Fallback) writeChain(w dns.ResponseWriter, r, reply *dns.Msg, d *policy
 		}
 	}
 	w.WriteMsg(reply)
+	f.noteSource(dns.CanonicalName(r.Question[0].Name), answeredBy(d), d)
 }
 
 // private answers a name of zone z that must never get the public answer:
@@ -123,6 +126,7 @@ func (f *Fallback) private(ctx context.Context, state request.Request, z string,
 		addEDE(m, state.Req, dns.ExtendedErrorCodeBlocked, blockedText(rule, d))
 	}
 	state.W.WriteMsg(m)
+	f.noteSource(state.Name(), sourceBlocked, d)
 	privateBlocked.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx)).Inc()
 	return dns.RcodeSuccess, nil
 }
@@ -157,6 +161,7 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
 	rcode, err := f.ask(ctx, ew, r)
+	f.noteSource(dns.CanonicalName(r.Question[0].Name), sourceUpstreams, d)
 	if plugin.ClientWrite(rcode) && err == nil {
 		return rcode, nil
 	}

@@ -30,6 +30,7 @@ import (
 
 	_ "github.com/tailhorizon/tailhorizon/plugin/fallback"
 	_ "github.com/tailhorizon/tailhorizon/plugin/mdns"
+	_ "github.com/tailhorizon/tailhorizon/plugin/status"
 	_ "github.com/tailhorizon/tailhorizon/plugin/tailnet"
 )
 
@@ -60,6 +61,7 @@ var Directives = []string{
 	"fallback",
 	"tailnet",
 	"mdns",
+	"status",
 	"template",
 	"transfer",
 	"file",

@@ -1,6 +1,13 @@
 package watch
 
-import "github.com/tailhorizon/tailhorizon/internal/policy"
+import (
+	"time"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+)
+
+// RTT returns how long the last answered ping took; 0 if none did.
+func (h *Health) RTT() time.Duration { return time.Duration(h.rtt.Load()) }
 
 // Verdict returns the probe's last verdict: whether the node answered its
 // last ping, and until when that holds, in unix nanoseconds; until is 0

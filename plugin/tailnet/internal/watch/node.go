@@ -113,6 +113,7 @@ type Health struct {
 	// nanoseconds: +T answered a ping, until T; -T failed one, until T; 0
 	// unknown. One word, so that a query reads it with one load.
 	verdict atomic.Int64
+	rtt     atomic.Int64 // nanoseconds the last answered ping took; 0 if none
 
 	// The following fields are only used by the probe.
 	probedAt atomic.Int64 // unix nanoseconds of the last ping sent; 0 if never

@@ -108,6 +108,7 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 		wg.Go(func() {
 			defer h.inFlight.Store(false)
 			pctx, cancel := context.WithTimeout(ctx, timeout)
+			sent := time.Now()
 			err := w.api.Ping(pctx, addr[0])
 			cancel()
 			if ctx.Err() != nil || errors.Is(err, errTailscaled) {
@@ -118,6 +119,7 @@ func (w *watcher) probeOnce(ctx context.Context, wg *sync.WaitGroup, interval ti
 			}
 			until := time.Now().Add(valid).UnixNano()
 			if err == nil {
+				h.rtt.Store(int64(time.Since(sent)))
 				h.answered.Store(true)
 				if h.Record(true, until) {
 					log.Infof("probe: %s answers pings again", n.FQDN)
