@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/coredns
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test bench bench-realworld lint fuzz clean thirdparty
+.PHONY: build run test bench bench-realworld lint fuzz clean thirdparty release
 .DEFAULT_GOAL := build
 
 bin:
@@ -90,6 +90,28 @@ bench-realworld: thirdparty bin
 # runs, built once into $TAILHORIZON_CACHE (default ~/.cache/tailhorizon).
 thirdparty:
 	GO=$(GO) test/realnet/build.sh
+
+# Static, stripped binaries with VERSION in them (`coredns -version`), one
+# per RELEASE_TARGETS entry (GOOS/GOARCH[/GOARM]), a .deb for each Linux one
+# (packaging/deb/build.sh) and SHA256SUMS, into RELEASE_DIR. The six builds
+# take about 10 minutes on 2 cores with a cold build cache.
+RELEASE_DIR ?= bin/release
+RELEASE_TARGETS ?= linux/amd64 linux/arm64 linux/arm/7 darwin/arm64 darwin/amd64 windows/amd64
+release:
+	rm -rf $(RELEASE_DIR)
+	mkdir -p $(RELEASE_DIR)
+	@set -e; for t in $(RELEASE_TARGETS); do \
+		os=$${t%%/*}; rest=$${t#*/}; arch=$${rest%%/*}; arm=; \
+		case $$rest in */*) arm=$${rest#*/};; esac; \
+		ext=; if [ $$os = windows ]; then ext=.exe; fi; \
+		bin=$(RELEASE_DIR)/tailhorizon_$(VERSION)_$${os}_$${arch}$${arm:+v$$arm}$$ext; \
+		echo "build $$bin"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath \
+			-ldflags "-s -w $(LDFLAGS)" -o $$bin ./cmd/coredns; \
+		if [ $$os = linux ]; then packaging/deb/build.sh $$bin $$arch $(VERSION) $(RELEASE_DIR); fi; \
+	done
+	cd $(RELEASE_DIR) && sha256sum -- * >SHA256SUMS
+	@cat $(RELEASE_DIR)/SHA256SUMS
 
 lint:
 	$(GO) vet ./...
