@@ -395,3 +395,20 @@ func checkCorefileVariant(t *testing.T, path string, edit func(string) string) {
 		t.Errorf("%s is not docs/corefiles/device.Corefile with the platform's edits:\n%s", path, got)
 	}
 }
+
+// TestDevicePathsInDocs checks that every packaging/ file README.md and
+// docs/recipes.md name exists.
+func TestDevicePathsInDocs(t *testing.T) {
+	path := regexp.MustCompile(`packaging/[A-Za-z0-9_./-]*[A-Za-z0-9_]`)
+	for _, doc := range []string{"README.md", "docs/recipes.md"} {
+		data, err := os.ReadFile(filepath.Join(checkout, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range path.FindAllString(string(data), -1) {
+			if _, err := os.Stat(filepath.Join(checkout, p)); err != nil {
+				t.Errorf("%s names %s: %v", doc, p, err)
+			}
+		}
+	}
+}
