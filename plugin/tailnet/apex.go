@@ -10,13 +10,14 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/internal/zone"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
 // serveApex answers a query for the zone's apex. The tailnet owns only
 // the SOA and NS there; every other type (the website's A and HTTPS, the
 // MX, TXT, CAA) is the public zone's, so with fallthrough it goes to the
 // next plugin, and without it is NODATA.
-func (t *Tailnet) serveApex(ctx context.Context, state request.Request, tbl *table) (int, error) {
+func (t *Tailnet) serveApex(ctx context.Context, state request.Request, tbl *table.Table) (int, error) {
 	rrs := t.apex(state, tbl)
 	if rrs != nil {
 		return t.answer(ctx, state, rrs, nil, resultAnswer)
@@ -31,7 +32,7 @@ func (t *Tailnet) serveApex(ctx context.Context, state request.Request, tbl *tab
 // apex returns the records for a query of the zone's apex: SOA and NS,
 // both for ANY (RFC 8482 §4.1: a subset, the RRsets that are ours, as a
 // host's ANY gets its addresses), and nil for other types.
-func (t *Tailnet) apex(state request.Request, tbl *table) []dns.RR {
+func (t *Tailnet) apex(state request.Request, tbl *table.Table) []dns.RR {
 	soa := func() dns.RR { return t.soa(state.Zone, tbl, t.ttl) }
 	ns := func() dns.RR { return &dns.NS{Hdr: t.hdr(state.Zone, dns.TypeNS), Ns: t.nameserver(state.Zone, tbl)} }
 	switch state.QType() {
@@ -47,12 +48,8 @@ func (t *Tailnet) apex(state request.Request, tbl *table) []dns.RR {
 
 // soa is the zone's SOA record. Its serial changes with the tailnet, and
 // its minimum is the answers' TTL, which bounds negative caching.
-func (t *Tailnet) soa(z string, tbl *table, ttl uint32) *dns.SOA {
-	var serial uint32
-	if tbl != nil {
-		serial = tbl.serial
-	}
-	return zone.SOA(z, t.nameserver(z, tbl), serial, ttl)
+func (t *Tailnet) soa(z string, tbl *table.Table, ttl uint32) *dns.SOA {
+	return zone.SOA(z, t.nameserver(z, tbl), tbl.Serial(), ttl)
 }
 
 // nameserver names this node as the nameserver of z, a name that resolves
@@ -61,16 +58,17 @@ func (t *Tailnet) soa(z string, tbl *table, ttl uint32) *dns.SOA {
 // zone, where SELF.ZONE is no name at all, it is SELF.FORWARDZONE, with
 // the block's first forward zone (or the MagicDNS name without one).
 // Before the first table, SELF is "ns".
-func (t *Tailnet) nameserver(z string, tbl *table) string {
+func (t *Tailnet) nameserver(z string, tbl *table.Table) string {
+	self := tbl.Self()
 	if dnsutil.IsReverse(z) > 0 {
 		if fz := t.forwardZone(); fz != "" {
 			z = fz
-		} else if tbl != nil && tbl.selfNode != nil && tbl.selfNode.FQDN != "" {
-			return tbl.selfNode.FQDN
+		} else if self != nil && self.FQDN != "" {
+			return self.FQDN
 		}
 	}
-	if tbl == nil || tbl.selfNode == nil || tbl.selfNode.Host == "" {
+	if self == nil || self.Host == "" {
 		return "ns." + z
 	}
-	return tbl.selfNode.Host + "." + z
+	return self.Host + "." + z
 }

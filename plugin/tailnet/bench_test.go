@@ -39,7 +39,7 @@ func bigSnapshot(n int) *watch.Snapshot {
 func BenchmarkServeDNS(b *testing.B) {
 	for _, peers := range []int{3, 1000, 10000} {
 		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
-			tn := newTestTailnet(bigSnapshot(peers), func(tn *Tailnet) { tn.tableConf.tags = false })
+			tn := newTestTailnet(bigSnapshot(peers), func(tn *Tailnet) { tn.tableConf.Tags = false })
 			benchHandler(b, tn, fmt.Sprintf("grafana.host%d.example.org.", peers/2))
 		})
 	}
@@ -50,16 +50,6 @@ func BenchmarkHosts(b *testing.B) {
 		b.Run(fmt.Sprintf("names=%d", names), func(b *testing.B) {
 			benchHandler(b, stockHosts(b, names), fmt.Sprintf("host%d.example.org.", names/2))
 		})
-	}
-}
-
-// BenchmarkTableRebuild measures what one tailnet change costs at 10,000 peers.
-func BenchmarkTableRebuild(b *testing.B) {
-	s := bigSnapshot(10000)
-	cfg := tableConfig{tags: true, aliases: map[string]string{"registry": "host1"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		buildTable(s, cfg)
 	}
 }
 

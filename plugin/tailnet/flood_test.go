@@ -52,7 +52,7 @@ func TestFlood(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var h plugin.Handler = newTestTailnet(bigSnapshot(100), func(tn *Tailnet) { tn.tableConf.tags = false })
+			var h plugin.Handler = newTestTailnet(bigSnapshot(100), func(tn *Tailnet) { tn.tableConf.Tags = false })
 			if c.cache {
 				ch := cache.New()
 				ch.Next = h

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 	"tailscale.com/tailcfg"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
@@ -35,7 +36,7 @@ func FuzzServeDNS(f *testing.F) {
 			}
 		}
 	}
-	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root; tn.cname = true })
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.CNAME = true })
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		m := new(dns.Msg)
 		if m.Unpack(wire) != nil || len(m.Question) != 1 {
@@ -78,7 +79,7 @@ func FuzzRecords(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, typ, value string) {
 		s := controlSnapshot()
 		s.Records = watch.ParseRecords([]tailcfg.DNSRecord{{Name: name, Type: typ, Value: value}})
-		tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.records = recordsMagicDNS })
+		tn := newTestTailnet(s, func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.Records = table.RecordsMagicDNS })
 		for _, qtype := range []uint16{dns.TypeA, dns.TypeTXT, dns.StringToType[typ]} {
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})
 			if _, err := tn.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)); err != nil && rec.Msg != nil {

@@ -11,6 +11,5 @@ func (t *Tailnet) HostKnown(label string) (known, loaded bool) {
 	if tbl == nil {
 		return false, false
 	}
-	e := tbl.names[label]
-	return e != nil && e.host != "", true
+	return tbl.IsHost(label), true
 }

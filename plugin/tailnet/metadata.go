@@ -22,7 +22,7 @@ func (t *Tailnet) Metadata(ctx context.Context, state request.Request) context.C
 	if err != nil {
 		return ctx
 	}
-	n := tbl.ptr[addr.Unmap()]
+	n := tbl.Node(addr.Unmap())
 	if n == nil {
 		return ctx
 	}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
 // result is what became of a query; its name is the result label.
@@ -26,6 +28,26 @@ const (
 
 var resultNames = [numResults]string{"answer", "stale", "nodata", "nxdomain", "fallthrough", "offline_fallthrough", "down_fallthrough",
 	"service", "service_offline_fallthrough", "record"}
+
+// resultOf is the result of answer a from tbl: passed on when nothing it
+// stands for is reachable, else NODATA, stale, or what answered.
+func resultOf(a table.Answer, tbl *table.Table) result {
+	switch {
+	case !a.Reachable && a.Kind == table.Service:
+		return resultSvcOffline
+	case !a.Reachable:
+		return resultOffline
+	case len(a.RRs) == 0:
+		return resultNoData
+	case tbl.Stale():
+		return resultStale
+	case a.Kind == table.Service:
+		return resultService
+	case a.Kind == table.Record:
+		return resultRecord
+	}
+	return resultAnswer
+}
 
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"tailscale.com/tailcfg"
 
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 	"github.com/tailhorizon/tailhorizon/test/fixture"
 )
@@ -68,71 +69,71 @@ func TestControlNames(t *testing.T) {
 	cases := []struct {
 		name string
 		tc   test.Case
-		mode recordMode
+		mode table.RecordMode
 	}{
 		{"service VIP while a host is reachable", test.Case{Qname: "cargo.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("cargo.example.org. 10 IN A 100.100.0.1")}}, recordsOn},
+			Answer: []dns.RR{test.A("cargo.example.org. 10 IN A 100.100.0.1")}}, table.RecordsOn},
 		{"service AAAA, mixed case", test.Case{Qname: "Cargo.example.org.", Qtype: dns.TypeAAAA,
-			Answer: []dns.RR{test.AAAA("Cargo.example.org. 10 IN AAAA fd7a:115c:a1e0::100")}}, recordsOn},
+			Answer: []dns.RR{test.AAAA("Cargo.example.org. 10 IN AAAA fd7a:115c:a1e0::100")}}, table.RecordsOn},
 		{"names below a service", test.Case{Qname: "index.cargo.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("index.cargo.example.org. 10 IN A 100.100.0.1")}}, recordsOn},
+			Answer: []dns.RR{test.A("index.cargo.example.org. 10 IN A 100.100.0.1")}}, table.RecordsOn},
 		{"service NODATA", test.Case{Qname: "cargo.example.org.", Qtype: dns.TypeMX,
-			Ns: []dns.RR{test.SOA(soaLine)}}, recordsOn},
-		{"service with no reachable host passes", test.Case{Qname: "docs.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOn},
+			Ns: []dns.RR{test.SOA(soaLine)}}, table.RecordsOn},
+		{"service with no reachable host passes", test.Case{Qname: "docs.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOn},
 		{"a host wins over a service", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2")}}, recordsOn},
+			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2")}}, table.RecordsOn},
 		{"alias to a service", test.Case{Qname: "crates.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("crates.example.org. 10 IN A 100.100.0.1")}}, recordsOn},
-		{"alias to a service whose name a host has", test.Case{Qname: "hubsvc.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOn},
+			Answer: []dns.RR{test.A("crates.example.org. 10 IN A 100.100.0.1")}}, table.RecordsOn},
+		{"alias to a service whose name a host has", test.Case{Qname: "hubsvc.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOn},
 		{"record, several A", test.Case{Qname: "www.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("www.example.org. 10 IN A 192.0.2.1"), test.A("www.example.org. 10 IN A 192.0.2.2")}}, recordsOn},
+			Answer: []dns.RR{test.A("www.example.org. 10 IN A 192.0.2.1"), test.A("www.example.org. 10 IN A 192.0.2.2")}}, table.RecordsOn},
 		{"record AAAA, mixed case", test.Case{Qname: "WWW.example.org.", Qtype: dns.TypeAAAA,
-			Answer: []dns.RR{test.AAAA("WWW.example.org. 10 IN AAAA 2001:db8::1")}}, recordsOn},
+			Answer: []dns.RR{test.AAAA("WWW.example.org. 10 IN AAAA 2001:db8::1")}}, table.RecordsOn},
 		{"record TXT", test.Case{Qname: "www.example.org.", Qtype: dns.TypeTXT,
-			Answer: []dns.RR{test.TXT(`www.example.org. 10 IN TXT "v=spf1 -all"`)}}, recordsOn},
+			Answer: []dns.RR{test.TXT(`www.example.org. 10 IN TXT "v=spf1 -all"`)}}, table.RecordsOn},
 		{"record MX", test.Case{Qname: "www.example.org.", Qtype: dns.TypeMX,
-			Answer: []dns.RR{test.MX("www.example.org. 10 IN MX 10 mail.example.net.")}}, recordsOn},
+			Answer: []dns.RR{test.MX("www.example.org. 10 IN MX 10 mail.example.net.")}}, table.RecordsOn},
 		{"record SRV", test.Case{Qname: "_cargo._tcp.pkg.example.org.", Qtype: dns.TypeSRV,
-			Answer: []dns.RR{test.SRV("_cargo._tcp.pkg.example.org. 10 IN SRV 0 5 443 cargo.example.org.")}}, recordsOn},
+			Answer: []dns.RR{test.SRV("_cargo._tcp.pkg.example.org. 10 IN SRV 0 5 443 cargo.example.org.")}}, table.RecordsOn},
 		{"record CNAME for any type, and its in-zone target's records", test.Case{Qname: "alias.example.org.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.CNAME("alias.example.org. 10 IN CNAME www.example.org."),
-				test.A("www.example.org. 10 IN A 192.0.2.1"), test.A("www.example.org. 10 IN A 192.0.2.2")}}, recordsOn},
+				test.A("www.example.org. 10 IN A 192.0.2.1"), test.A("www.example.org. 10 IN A 192.0.2.2")}}, table.RecordsOn},
 		{"record CNAME asked for", test.Case{Qname: "alias.example.org.", Qtype: dns.TypeCNAME,
-			Answer: []dns.RR{test.CNAME("alias.example.org. 10 IN CNAME www.example.org.")}}, recordsOn},
+			Answer: []dns.RR{test.CNAME("alias.example.org. 10 IN CNAME www.example.org.")}}, table.RecordsOn},
 		{"record CNAME to a service", test.Case{Qname: "pkg2.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("cargo.example.org. 10 IN A 100.100.0.1"), test.CNAME("pkg2.example.org. 10 IN CNAME cargo.example.org.")}}, recordsOn},
+			Answer: []dns.RR{test.A("cargo.example.org. 10 IN A 100.100.0.1"), test.CNAME("pkg2.example.org. 10 IN CNAME cargo.example.org.")}}, table.RecordsOn},
 		{"record CNAME to an offline host is the CNAME alone", test.Case{Qname: "old.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.CNAME("old.example.org. 10 IN CNAME alpha.example.org.")}}, recordsOn},
+			Answer: []dns.RR{test.CNAME("old.example.org. 10 IN CNAME alpha.example.org.")}}, table.RecordsOn},
 		{"record CNAME out of the zone", test.Case{Qname: "ext.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.CNAME("ext.example.org. 10 IN CNAME www.example.net.")}}, recordsOn},
+			Answer: []dns.RR{test.CNAME("ext.example.org. 10 IN CNAME www.example.net.")}}, table.RecordsOn},
 		{"record NODATA", test.Case{Qname: "www.example.org.", Qtype: dns.TypeSRV,
-			Ns: []dns.RR{test.SOA(soaLine)}}, recordsOn},
+			Ns: []dns.RR{test.SOA(soaLine)}}, table.RecordsOn},
 		{"empty non-terminal is NODATA", test.Case{Qname: "_tcp.pkg.example.org.", Qtype: dns.TypeA,
-			Ns: []dns.RR{test.SOA(soaLine)}}, recordsOn},
-		{"below a record is an unknown name", test.Case{Qname: "a.www.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOn},
+			Ns: []dns.RR{test.SOA(soaLine)}}, table.RecordsOn},
+		{"below a record is an unknown name", test.Case{Qname: "a.www.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOn},
 		{"a host wins over a record", test.Case{Qname: "hub.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2")}}, recordsOn},
+			Answer: []dns.RR{test.A("hub.example.org. 10 IN A 100.64.0.2")}}, table.RecordsOn},
 		{"a service wins over a record", test.Case{Qname: "x.cargo.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("x.cargo.example.org. 10 IN A 100.100.0.1")}}, recordsOn},
+			Answer: []dns.RR{test.A("x.cargo.example.org. 10 IN A 100.100.0.1")}}, table.RecordsOn},
 		{"a record wins over an alias", test.Case{Qname: "registry.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("registry.example.org. 10 IN A 192.0.2.10")}}, recordsOn},
+			Answer: []dns.RR{test.A("registry.example.org. 10 IN A 192.0.2.10")}}, table.RecordsOn},
 		{"the alias still answers below the record", test.Case{Qname: "x.registry.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("x.registry.example.org. 10 IN A 100.64.0.2")}}, recordsOn},
-		{"record of an offline node's address passes", test.Case{Qname: "down.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOn},
-		{"record of a service VIP with no reachable host passes", test.Case{Qname: "docs2.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOn},
-		{"record under the MagicDNS suffix, not mapped", test.Case{Qname: "mapped.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOn},
+			Answer: []dns.RR{test.A("x.registry.example.org. 10 IN A 100.64.0.2")}}, table.RecordsOn},
+		{"record of an offline node's address passes", test.Case{Qname: "down.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOn},
+		{"record of a service VIP with no reachable host passes", test.Case{Qname: "docs2.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOn},
+		{"record under the MagicDNS suffix, not mapped", test.Case{Qname: "mapped.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOn},
 		{"record under the MagicDNS suffix, mapped", test.Case{Qname: "mapped.example.org.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("mapped.example.org. 10 IN A 192.0.2.20")}}, recordsMagicDNS},
-		{"records off", test.Case{Qname: "www.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, recordsOff},
-		{"a record that does not parse is left out", test.Case{Qname: "bad.example.org.", Qtype: dns.TypeMX, Rcode: nextRcode}, recordsOn},
-		{"no record at the apex: its other types are the public zone's", test.Case{Qname: "example.org.", Qtype: dns.TypeTXT, Rcode: nextRcode}, recordsOn},
+			Answer: []dns.RR{test.A("mapped.example.org. 10 IN A 192.0.2.20")}}, table.RecordsMagicDNS},
+		{"records off", test.Case{Qname: "www.example.org.", Qtype: dns.TypeA, Rcode: nextRcode}, table.RecordsOff},
+		{"a record that does not parse is left out", test.Case{Qname: "bad.example.org.", Qtype: dns.TypeMX, Rcode: nextRcode}, table.RecordsOn},
+		{"no record at the apex: its other types are the public zone's", test.Case{Qname: "example.org.", Qtype: dns.TypeTXT, Rcode: nextRcode}, table.RecordsOn},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tn := newTestTailnet(controlSnapshot(), func(tn *Tailnet) {
 				tn.Fall = fall.Root
-				tn.tableConf.records = c.mode
-				tn.tableConf.svcAlias = map[string]string{"crates": "cargo", "hubsvc": "hub"}
+				tn.tableConf.Records = c.mode
+				tn.tableConf.SvcAlias = map[string]string{"crates": "cargo", "hubsvc": "hub"}
 			})
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})
 			rcode, err := tn.ServeDNS(context.Background(), rec, c.tc.Msg())
@@ -153,7 +154,7 @@ func TestControlNames(t *testing.T) {
 }
 
 func TestServicesOff(t *testing.T) {
-	tn := newTestTailnet(controlSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.services = false })
+	tn := newTestTailnet(controlSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root; tn.tableConf.Services = false })
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	if rcode, _ := tn.ServeDNS(context.Background(), rec, (&test.Case{Qname: "index.cargo.example.org.", Qtype: dns.TypeA}).Msg()); rcode != nextRcode {
 		t.Errorf("index.cargo with services off: rcode %d; want it passed on (%d)", rcode, nextRcode)
@@ -168,22 +169,22 @@ func TestParseControlOptions(t *testing.T) {
 		check   func(*Tailnet) string
 	}{
 		{"defaults: services and records on", `tailnet`, "", func(tn *Tailnet) string {
-			if !tn.tableConf.services || tn.tableConf.records != recordsOn {
+			if !tn.tableConf.Services || tn.tableConf.Records != table.RecordsOn {
 				return "defaults differ"
 			}
 			return ""
 		}},
 		{"services off, records magicdns, alias to a service", "tailnet {\n services off\n records magicdns\n alias Crates svc:Cargo\n alias wiki nas\n}", "", func(tn *Tailnet) string {
 			switch {
-			case tn.tableConf.services, tn.tableConf.records != recordsMagicDNS:
+			case tn.tableConf.Services, tn.tableConf.Records != table.RecordsMagicDNS:
 				return "options differ"
-			case tn.tableConf.svcAlias["crates"] != "cargo", tn.tableConf.aliases["wiki"] != "nas":
+			case tn.tableConf.SvcAlias["crates"] != "cargo", tn.tableConf.Aliases["wiki"] != "nas":
 				return "aliases differ"
 			}
 			return ""
 		}},
 		{"records off", "tailnet {\n records off\n}", "", func(tn *Tailnet) string {
-			if tn.tableConf.records != recordsOff {
+			if tn.tableConf.Records != table.RecordsOff {
 				return "records still on"
 			}
 			return ""

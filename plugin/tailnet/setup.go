@@ -101,17 +101,7 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 	case "records":
 		return parseRecords(c, &t.tableConf)
 	case "tags":
-		args := c.RemainingArgs()
-		switch {
-		case len(args) > 1:
-			return c.ArgErr()
-		case len(args) == 1 && args[0] == "off":
-			t.tableConf.tags = false
-		case len(args) == 1:
-			t.tableConf.tags, t.tableConf.tagPrefix = true, strings.ToLower(args[0])
-		default:
-			t.tableConf.tags, t.tableConf.tagPrefix = true, ""
-		}
+		return parseTags(c, &t.tableConf)
 	case "node":
 		if !c.NextArg() {
 			return c.ArgErr()
@@ -153,7 +143,7 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		if c.NextArg() {
 			return c.ArgErr()
 		}
-		t.cname = true
+		t.tableConf.CNAME = true
 	case "stale":
 		d, err := corefile.Duration(c, 0, 0)
 		if err != nil {

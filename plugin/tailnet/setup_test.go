@@ -20,7 +20,7 @@ func TestParse(t *testing.T) {
 		check   func(*Tailnet) string
 	}{
 		{"defaults", `tailnet`, "", func(tn *Tailnet) string {
-			if tn.ttl != 1 || tn.watch.Stale != 5*time.Minute || tn.watch.Probe != 500*time.Millisecond || tn.socket != "" || !tn.tableConf.tags || tn.cname {
+			if tn.ttl != 1 || tn.watch.Stale != 5*time.Minute || tn.watch.Probe != 500*time.Millisecond || tn.socket != "" || !tn.tableConf.Tags || tn.tableConf.CNAME {
 				return "defaults differ"
 			}
 			if len(tn.Zones) != 1 || tn.Zones[0] != "example.org." {
@@ -52,11 +52,11 @@ func TestParse(t *testing.T) {
 		}`, "", func(tn *Tailnet) string {
 			want := map[string]string{"registry": "hub", "wiki": "nas"}
 			switch {
-			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.cname, tn.watch.Stale != time.Minute, tn.watch.Probe != 5*time.Second, !tn.listenOn:
+			case tn.socket != "/run/ts.sock", tn.ttl != 30, !tn.tableConf.CNAME, tn.watch.Stale != time.Minute, tn.watch.Probe != 5*time.Second, !tn.listenOn:
 				return "scalars differ"
-			case !maps.Equal(tn.tableConf.aliases, want):
+			case !maps.Equal(tn.tableConf.Aliases, want):
 				return "aliases differ"
-			case !tn.tableConf.tags || tn.tableConf.tagPrefix != "svc-":
+			case !tn.tableConf.Tags || tn.tableConf.TagPrefix != "svc-":
 				return "tags differ"
 			case !tn.Fall.Through("x.example.org.") || tn.Fall.Through("x.example.net."):
 				return "fallthrough differs"
@@ -64,7 +64,7 @@ func TestParse(t *testing.T) {
 			return ""
 		}},
 		{"tags off", "tailnet {\n tags off\n}", "", func(tn *Tailnet) string {
-			if tn.tableConf.tags {
+			if tn.tableConf.Tags {
 				return "tags still on"
 			}
 			return ""

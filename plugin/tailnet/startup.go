@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
@@ -58,12 +59,13 @@ func (t *Tailnet) onShutdown() error {
 // goroutine, never on the query path.
 func (t *Tailnet) update(s *watch.Snapshot) {
 	cfg := t.tableConf
+	cfg.TTL, cfg.Probe = t.ttl, t.watch.Probe > 0
 	for _, z := range t.Zones {
 		if dnsutil.IsReverse(z) == 0 {
-			cfg.zones = append(cfg.zones, z)
+			cfg.Zones = append(cfg.Zones, z)
 		}
 	}
-	tbl := buildTable(s, cfg)
+	tbl := table.Build(s, cfg)
 	t.table.Store(tbl)
 	if s.Running {
 		t.hosts.Store(tbl)
@@ -75,9 +77,9 @@ func (t *Tailnet) update(s *watch.Snapshot) {
 
 // selfAddrs returns this node's tailnet addresses from t's table.
 func (t *Tailnet) selfAddrs() []netip.Addr {
-	tbl := t.table.Load()
-	if tbl == nil || tbl.selfNode == nil {
+	self := t.table.Load().Self()
+	if self == nil {
 		return nil
 	}
-	return append(slices.Clone(tbl.selfNode.V4), tbl.selfNode.V6...)
+	return append(slices.Clone(self.V4), self.V6...)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/zone"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
@@ -53,15 +54,14 @@ type Tailnet struct {
 
 	socket    string           // LocalAPI socket; "" means the platform default
 	ttl       uint32           // seconds
-	cname     bool             // answer a CNAME to HOST.ZONE before the addresses
 	watch     watch.Options    // probe interval and stale period
 	listenOn  bool             // also serve the block on this node's tailnet addresses
 	node      *embedded.Config // run an embedded node instead of asking tailscaled; nil to ask
-	tableConf tableConfig
+	tableConf table.Config     // the Corefile's part; update adds the zones, TTL and probe
 
-	listen   *listen.Group         // with the listen option; nil without
-	table    atomic.Pointer[table] // nil until the first snapshot
-	hosts    atomic.Pointer[table] // the last table built while Running, for HostKnown; nil before
+	listen   *listen.Group               // with the listen option; nil without
+	table    atomic.Pointer[table.Table] // nil until the first snapshot
+	hosts    atomic.Pointer[table.Table] // the last table built while Running, for HostKnown; nil before
 	counters counters.Cache
 
 	// Set between OnStartup and OnShutdown.
@@ -75,7 +75,7 @@ func New() *Tailnet {
 	return &Tailnet{
 		ttl:       defaultTTL,
 		watch:     watch.Options{Probe: defaultProbe, Stale: 5 * time.Minute},
-		tableConf: tableConfig{tags: true, services: true},
+		tableConf: table.Config{Tags: true, Services: true},
 		counters:  counters.Cache{Vec: requests, Results: resultNames[:]},
 	}
 }
@@ -101,31 +101,22 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if state.Name() == z {
 		return t.serveApex(ctx, state, tbl)
 	}
-	if !tbl.serving() {
+	if !tbl.Serving() {
 		return t.pass(ctx, state, resultDown)
 	}
 	if dnsutil.IsReverse(z) > 0 {
 		return t.servePTR(ctx, state, tbl)
 	}
-	e := tbl.names[zone.HostLabel(state.Name(), z)]
-	if rs := tbl.recordsOf(state.Name(), e); rs != nil {
-		return t.serveRecords(ctx, state, tbl, rs)
-	}
-	if e == nil {
+	// The owner as asked, case kept; state.QName() would re-escape it.
+	q := table.Question{Owner: r.Question[0].Name, Name: state.Name(), Zone: z, Type: state.QType()}
+	a := tbl.Answer(q, time.Now().UnixNano())
+	switch {
+	case a.Kind == table.Missing:
 		return t.notFound(ctx, state)
+	case !a.Reachable:
+		return t.pass(ctx, state, resultOf(a, tbl))
 	}
-	rrs, anyReachable := t.addresses(state, e)
-	if !anyReachable {
-		return t.pass(ctx, state, e.offline())
-	}
-	result := e.answered()
-	if tbl.stale() {
-		result = resultStale
-	}
-	if len(rrs) == 0 {
-		result = resultNoData
-	}
-	return t.answer(ctx, state, rrs, tbl, result)
+	return t.answer(ctx, state, a.RRs, tbl, resultOf(a, tbl))
 }
 
 // pass hands a name this plugin cannot answer honestly to the next plugin,
@@ -147,9 +138,9 @@ func (t *Tailnet) notFound(ctx context.Context, state request.Request) (int, err
 }
 
 // answer writes an authoritative NOERROR reply; with no records it is NODATA.
-func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table, result result) (int, error) {
+func (t *Tailnet) answer(ctx context.Context, state request.Request, rrs []dns.RR, tbl *table.Table, result result) (int, error) {
 	ttl := t.ttl
-	if tbl != nil && tbl.stale() {
+	if tbl.Stale() {
 		ttl = min(ttl, staleTTL)
 		for _, rr := range rrs {
 			rr.Header().Ttl = ttl
@@ -173,66 +164,13 @@ func (t *Tailnet) count(ctx context.Context, r result) {
 	t.counters.Get(metrics.WithServer(ctx), metrics.WithView(ctx))[r].Inc()
 }
 
-// addresses returns the records of e for the query, and reports whether
-// any of e's nodes is reachable at all.
-func (t *Tailnet) addresses(state request.Request, e *entry) ([]dns.RR, bool) {
-	qtype := state.QType()
-	owner := state.Req.Question[0].Name // as asked, case kept; QName() would re-escape it
-	var rrs []dns.RR
-	if t.cname && e.host != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY) {
-		target := e.host + "." + state.Zone
-		if !equalFold(owner, target) {
-			rrs = append(rrs, &dns.CNAME{Hdr: t.hdr(owner, dns.TypeCNAME), Target: target})
-			owner = target
-		}
-	}
-	rrs, anyReachable := t.nodeAddresses(rrs, owner, qtype, e, time.Now().UnixNano())
-	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeCNAME {
-		rrs = nil // a CNAME to a name with no record of the type is NODATA here
-	}
-	return rrs, anyReachable
-}
-
-// nodeAddresses appends to rrs e's addresses of qtype under owner (a
-// service's VIPs, or its nodes' own), and reports whether any of e's nodes
-// is reachable at now (unix nanoseconds).
-func (t *Tailnet) nodeAddresses(rrs []dns.RR, owner string, qtype uint16, e *entry, now int64) ([]dns.RR, bool) {
-	if e.service {
-		return t.serviceAddresses(rrs, owner, qtype, e, now)
-	}
-	anyReachable := false
-	for _, n := range e.nodes {
-		if t.watch.Probe > 0 {
-			n.Health.Ask(now) // unreachable ones too: they may come back
-		}
-		if !n.Reachable(now) {
-			continue
-		}
-		anyReachable = true
-		// ANY gets the A and AAAA records (RFC 8482 §4.1 lets a responder
-		// answer with a subset): they are all a name here owns, two small
-		// RRsets, and what the clients that still ask ANY want.
-		if qtype == dns.TypeA || qtype == dns.TypeANY {
-			for _, ip := range n.IP4 {
-				rrs = append(rrs, &dns.A{Hdr: t.hdr(owner, dns.TypeA), A: ip})
-			}
-		}
-		if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
-			for _, ip := range n.IP6 {
-				rrs = append(rrs, &dns.AAAA{Hdr: t.hdr(owner, dns.TypeAAAA), AAAA: ip})
-			}
-		}
-	}
-	return rrs, anyReachable
-}
-
 // servePTR answers the reverse names of tailnet addresses.
-func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *table) (int, error) {
+func (t *Tailnet) servePTR(ctx context.Context, state request.Request, tbl *table.Table) (int, error) {
 	addr, err := netip.ParseAddr(dnsutil.ExtractAddressFromReverse(state.Name()))
 	if err != nil {
 		return t.notFound(ctx, state)
 	}
-	n := tbl.ptr[addr]
+	n := tbl.Node(addr)
 	if n == nil {
 		return t.notFound(ctx, state)
 	}
@@ -260,8 +198,4 @@ func (t *Tailnet) forwardZone() string {
 
 func (t *Tailnet) hdr(owner string, rrtype uint16) dns.RR_Header {
 	return zone.Header(owner, rrtype, t.ttl)
-}
-
-func equalFold(a, b string) bool {
-	return len(a) == len(b) && dns.CanonicalName(a) == dns.CanonicalName(b)
 }

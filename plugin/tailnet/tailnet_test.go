@@ -26,7 +26,7 @@ func newTestTailnet(s *watch.Snapshot, configure func(*Tailnet)) *Tailnet {
 	t.ttl = 10 // apart from the default, so that the cases show which TTL is which
 	t.Zones = []string{"example.org.", "100.in-addr.arpa.", "0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa."}
 	t.Next = test.NextHandler(nextRcode, nil)
-	t.tableConf.aliases = map[string]string{"registry": "hub", "git": "nosuchhost"}
+	t.tableConf.Aliases = map[string]string{"registry": "hub", "git": "nosuchhost"}
 	if configure != nil {
 		configure(t)
 	}
@@ -204,7 +204,7 @@ func TestCNAME(t *testing.T) {
 		{"NODATA has no dangling CNAME", test.Case{Qname: "www.beta.example.org.", Qtype: dns.TypeAAAA,
 			Ns: []dns.RR{test.SOA(soaLine)}}},
 	}
-	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.cname = true })
+	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.tableConf.CNAME = true })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})

@@ -1,14 +1,9 @@
-package tailnet
+package table
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"strings"
-	"time"
-
-	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
 
@@ -16,13 +11,13 @@ import (
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
-// recordMode is which of control's extra records an instance serves.
-type recordMode int
+// RecordMode is which of control's extra records an instance serves.
+type RecordMode int
 
 const (
-	recordsOn       recordMode = iota // those named in the zones
-	recordsOff                        // none
-	recordsMagicDNS                   // also those under the MagicDNS suffix, moved into the zones
+	RecordsOn       RecordMode = iota // those named in the zones
+	RecordsOff                        // none
+	RecordsMagicDNS                   // also those under the MagicDNS suffix, moved into the zones
 )
 
 // recordSet is what one name has of control's extra records.
@@ -43,8 +38,8 @@ type record struct {
 
 // addRecords indexes the extra records of s that fall in cfg's zones,
 // under the names no host or service has.
-func (t *table) addRecords(s *watch.Snapshot, cfg tableConfig, services map[string]*entry) {
-	if cfg.records == recordsOff || len(s.Records) == 0 {
+func (t *Table) addRecords(s *watch.Snapshot, cfg Config, services map[string]*entry) {
+	if cfg.Records == RecordsOff || len(s.Records) == 0 {
 		return
 	}
 	vips := map[netip.Addr]*entry{}
@@ -76,14 +71,14 @@ func (t *table) addRecords(s *watch.Snapshot, cfg tableConfig, services map[stri
 type placed struct{ name, zone string }
 
 // recordNames returns the names in cfg's zones that an extra record of
-// name is served under: itself, if it is in one, and with recordsMagicDNS
+// name is served under: itself, if it is in one, and with RecordsMagicDNS
 // a name under the MagicDNS suffix moved into each zone. It leaves out a
 // zone's apex and the names of hosts and services, which win.
-func (t *table) recordNames(name, suffix string, cfg tableConfig) []placed {
+func (t *Table) recordNames(name, suffix string, cfg Config) []placed {
 	var out []placed
-	for _, z := range cfg.zones {
+	for _, z := range cfg.Zones {
 		n := name
-		if rel, ok := strings.CutSuffix(name, "."+suffix+"."); ok && cfg.records == recordsMagicDNS && suffix != "" {
+		if rel, ok := strings.CutSuffix(name, "."+suffix+"."); ok && cfg.Records == RecordsMagicDNS && suffix != "" {
 			n = rel + "." + z
 		}
 		if n == z || !dns.IsSubDomain(z, n) {
@@ -99,7 +94,7 @@ func (t *table) recordNames(name, suffix string, cfg tableConfig) []placed {
 
 // addRecord stores r under name, and makes the names between it and its
 // zone z exist (empty non-terminals answer NODATA, not NXDOMAIN).
-func (t *table) addRecord(name, z string, r record) {
+func (t *Table) addRecord(name, z string, r record) {
 	rs := t.records[name]
 	if rs == nil {
 		rs = &recordSet{}
@@ -125,17 +120,14 @@ func recordAddr(rr dns.RR) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// serveRecords answers a name that has extra records: those of the asked
-// type, or its CNAME. A name whose records of the type all point at
-// unreachable nodes passes on, as the nodes' own names do.
-func (t *Tailnet) serveRecords(ctx context.Context, state request.Request, tbl *table, rs *recordSet) (int, error) {
-	qtype := state.QType()
-	owner := state.Req.Question[0].Name
-	now := time.Now().UnixNano()
+// recordAnswer answers q from the extra records of its name: those of
+// its type, or its CNAME. A name whose records of the type all point at
+// unreachable nodes is not Reachable, as the nodes' own names are not.
+func (t *Table) recordAnswer(q Question, rs *recordSet, now int64) Answer {
 	var rrs []dns.RR
 	skipped := false // a record of the type whose nodes are all unreachable
 	for _, r := range rs.rrs {
-		if typ := r.rr.Header().Rrtype; typ != qtype && typ != dns.TypeCNAME {
+		if typ := r.rr.Header().Rrtype; typ != q.Type && typ != dns.TypeCNAME {
 			continue
 		}
 		if r.gated && !t.anyReachable(r.gate, now) {
@@ -143,25 +135,18 @@ func (t *Tailnet) serveRecords(ctx context.Context, state request.Request, tbl *
 			continue
 		}
 		rr := dns.Copy(r.rr)
-		*rr.Header() = t.hdr(owner, rr.Header().Rrtype)
+		*rr.Header() = t.hdr(q.Owner, rr.Header().Rrtype)
 		rrs = append(rrs, rr)
 	}
 	if len(rrs) == 0 && skipped {
-		return t.pass(ctx, state, resultOffline)
+		return Answer{Kind: Record}
 	}
-	if len(rrs) == 1 && qtype != dns.TypeCNAME {
+	if len(rrs) == 1 && q.Type != dns.TypeCNAME {
 		if cname, ok := rrs[0].(*dns.CNAME); ok {
-			rrs = t.chase(rrs, state.Zone, tbl, cname.Target, qtype, now)
+			rrs = t.chase(rrs, q.Zone, cname.Target, q.Type, now)
 		}
 	}
-	result := resultRecord
-	switch {
-	case len(rrs) == 0:
-		result = resultNoData
-	case tbl.stale():
-		result = resultStale
-	}
-	return t.answer(ctx, state, rrs, tbl, result)
+	return Answer{RRs: rrs, Kind: Record, Reachable: true}
 }
 
 // chase appends the records of qtype of a CNAME's target, if it is in z
@@ -169,13 +154,13 @@ func (t *Tailnet) serveRecords(ctx context.Context, state request.Request, tbl *
 // resolver asking this server gets the addresses in one answer. One step
 // only; a target that answers nothing (unknown, unreachable) leaves the
 // CNAME alone, for the resolver to follow.
-func (t *Tailnet) chase(rrs []dns.RR, z string, tbl *table, target string, qtype uint16, now int64) []dns.RR {
+func (t *Table) chase(rrs []dns.RR, z string, target string, qtype uint16, now int64) []dns.RR {
 	target = dns.CanonicalName(target)
 	if target == z || !dns.IsSubDomain(z, target) {
 		return rrs
 	}
-	e := tbl.names[zone.HostLabel(target, z)]
-	if rs := tbl.recordsOf(target, e); rs != nil {
+	e := t.names[zone.HostLabel(target, z)]
+	if rs := t.recordsOf(target, e); rs != nil {
 		for _, r := range rs.rrs {
 			if r.rr.Header().Rrtype == qtype && (!r.gated || t.anyReachable(r.gate, now)) {
 				rr := dns.Copy(r.rr)
@@ -193,10 +178,10 @@ func (t *Tailnet) chase(rrs []dns.RR, z string, tbl *table, target string, qtype
 
 // anyReachable reports whether one of nodes is reachable at now, and asks
 // the probe about all of them.
-func (t *Tailnet) anyReachable(nodes []*watch.Node, now int64) bool {
+func (t *Table) anyReachable(nodes []*watch.Node, now int64) bool {
 	up := false
 	for _, n := range nodes {
-		if t.watch.Probe > 0 {
+		if t.cfg.Probe {
 			n.Health.Ask(now) // unreachable ones too: they may come back
 		}
 		up = up || n.Reachable(now)
@@ -207,24 +192,10 @@ func (t *Tailnet) anyReachable(nodes []*watch.Node, now int64) bool {
 // recordsOf returns the extra records of name, if they are what answers
 // it: a host or service label e wins over them, and they win over an
 // alias or tag group, but for a name that only has records below it.
-func (t *table) recordsOf(name string, e *entry) *recordSet {
+func (t *Table) recordsOf(name string, e *entry) *recordSet {
 	rs := t.records[name]
 	if rs == nil || (e != nil && (!e.alias || len(rs.rrs) == 0)) {
 		return nil
 	}
 	return rs
-}
-
-// parseRecords reads "records on|off|magicdns".
-func parseRecords(c *caddy.Controller, cfg *tableConfig) error {
-	args := c.RemainingArgs()
-	if len(args) != 1 {
-		return c.ArgErr()
-	}
-	mode, ok := map[string]recordMode{"on": recordsOn, "off": recordsOff, "magicdns": recordsMagicDNS}[args[0]]
-	if !ok {
-		return c.Errf("records %q: want on, off or magicdns", args[0])
-	}
-	cfg.records = mode
-	return nil
 }
