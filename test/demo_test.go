@@ -33,6 +33,7 @@ func TestDemo(t *testing.T) {
 	cfg := world.Config{
 		Listen:  fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
 		Control: fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
+		Metrics: fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
 		Zone:    "example.org",
 		Out:     &out,
 		In:      stdin,
@@ -72,6 +73,48 @@ func TestDemo(t *testing.T) {
 			}
 		}
 		t.Errorf("the banner suggests no dig of grafana.hub:\n%s", out.String())
+	})
+	t.Run("the ready and metrics addresses it prints", func(t *testing.T) {
+		for _, prefix := range []string{"Ready: curl ", "Metrics: curl -s "} {
+			url := bannerURL(t, out.String(), prefix)
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatalf("%s: %v", url, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: status %d; want 200", url, resp.StatusCode)
+			}
+		}
+		if !strings.Contains(out.String(), "Metrics: curl -s http://"+cfg.Metrics+"/metrics") {
+			t.Errorf("the banner does not name the metrics address %s:\n%s", cfg.Metrics, out.String())
+		}
+	})
+	t.Run("reverse zones: dig -x of a tailnet address", func(t *testing.T) {
+		hub := nodes["hub"]
+		for _, addr := range []string{hub.IPv4, hub.IPv6} {
+			rev, err := dns.ReverseAddr(addr)
+			if err != nil {
+				t.Fatalf("reverse of %q: %v", addr, err)
+			}
+			r := exchange(t, cfg.Listen, rev, dns.TypePTR)
+			if len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "hub.example.org." {
+				t.Errorf("PTR %s: got %v (%s); want hub.example.org.", rev, r.Answer, dns.RcodeToString[r.Rcode])
+			}
+		}
+		if _, err := exec.LookPath("dig"); err != nil {
+			t.Skip("dig not installed (apt-get install dnsutils)")
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if cmd, ok := strings.CutPrefix(strings.TrimSpace(line), "dig "); ok && strings.Contains(cmd, " -x ") {
+				got, err := exec.Command("dig", append(strings.Fields(cmd), "+time=2", "+tries=1", "+short")...).CombinedOutput()
+				if err != nil || strings.TrimSpace(string(got)) != "hub.example.org." {
+					t.Errorf("dig %s = %q, %v; want hub.example.org.", cmd, got, err)
+				}
+				return
+			}
+		}
+		t.Errorf("the banner suggests no dig -x:\n%s", out.String())
 	})
 	t.Run("hub offline: public answer, registry private", func(t *testing.T) {
 		waitFor(t, 5*time.Second, "grafana.hub on the tailnet", ask("grafana.hub.example.org"), answersWith(nodes["hub"].IPv4))
@@ -157,10 +200,58 @@ func TestDemoOnTailscaled(t *testing.T) {
 	}
 }
 
+// TestDemoWithoutTailscaled runs the demo on a socket nobody serves, as
+// `make run SOCKET=...` on a machine without tailscaled: it waits for
+// readiness for its 15 s, says so once, and the ready plugin's "Plugins not
+// ready" is logged once, not at each of the demo's polls.
+func TestDemoWithoutTailscaled(t *testing.T) {
+	var out, logged syncBuffer
+	cfg := world.Config{
+		Listen: fmt.Sprintf("127.0.0.1:%d", fixture.Port(t)),
+		Zone:   "example.org",
+		Socket: filepath.Join(t.TempDir(), "no-tailscaled.sock"),
+		Out:    &out,
+		Log:    &logged,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- world.Run(ctx, cfg) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	}()
+	waitOutput(t, &out, done, "Ctrl-C stops everything.")
+	if n := strings.Count(out.String(), "waiting for the plugins to be ready"); n != 1 {
+		t.Errorf("the demo says %d times that it waits; want once:\n%s", n, out.String())
+	}
+	if n := strings.Count(logged.String(), `Plugins not ready: "tailnet"`); n != 1 {
+		t.Errorf("the log says %d times that tailnet is not ready; want once:\n%s", n, logged.String())
+	}
+	if !strings.Contains(out.String(), "warning: the plugins are not ready after") {
+		t.Errorf("no warning that the plugins are not ready:\n%s", out.String())
+	}
+	bannerURL(t, out.String(), "Ready: curl ")
+}
+
+// bannerURL returns the URL on the banner's line that starts with prefix.
+func bannerURL(t *testing.T, banner, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(banner, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			return strings.Fields(rest)[0]
+		}
+	}
+	t.Fatalf("no line %q... in the banner:\n%s", prefix, banner)
+	return ""
+}
+
 // demoNode is a node as the demo's HTTP endpoint reports it.
 type demoNode struct {
 	Name   string `json:"name"`
 	IPv4   string `json:"ipv4"`
+	IPv6   string `json:"ipv6"`
 	LAN    string `json:"lan"`
 	Online bool   `json:"online"`
 }

@@ -20,7 +20,7 @@ func main() {
 	if world.IsWorld() {
 		os.Exit(world.WorldMain())
 	}
-	cfg := world.Config{Out: os.Stdout, In: os.Stdin}
+	cfg := world.Config{Out: os.Stdout, In: os.Stdin, Log: os.Stderr}
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:5300", "DNS address to serve the zone on")
 	flag.StringVar(&cfg.Zone, "zone", "example.org", "the zone")
 	flag.StringVar(&cfg.Control, "control", "127.0.0.1:5380", `HTTP address to take nodes offline and back ("" for none)`)

@@ -107,6 +107,7 @@ func (t *Tailnet) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if dnsutil.IsReverse(z) > 0 {
 		return t.servePTR(ctx, state, tbl)
 	}
+	// The owner as asked, case kept; state.QName() would re-escape it.
 	q := table.Question{Owner: r.Question[0].Name, Name: state.Name(), Zone: z, Type: state.QType()}
 	now := time.Now().UnixNano()
 	a := tbl.Answer(q, now)

@@ -135,6 +135,15 @@ func (d *demo) banner() {
 	for _, name := range []string{"grafana.hub", "registry", "nas", "laptop"} {
 		fmt.Fprintf(out, "  %s %s.%s\n", dig, name, zone)
 	}
+	rev := "TAILNET-ADDRESS" // of one of the tailscaled's peers
+	if d.world != nil {
+		for _, n := range d.world.nodes() {
+			if n.Name == "hub" {
+				rev = n.IPv4.String()
+			}
+		}
+	}
+	fmt.Fprintf(out, "  %s -x %s\n", dig, rev)
 	if d.world != nil {
 		fmt.Fprintf(out, "\nType a node's name and Enter to take it offline or back (hub, laptop, nas)")
 		if d.cfg.Control != "" {
@@ -147,6 +156,7 @@ func (d *demo) banner() {
 			fmt.Fprintln(out, "nas offline: nas answers with its LAN address, over mDNS.")
 		}
 	}
+	fmt.Fprintf(out, "Ready: curl http://%s/ready\n", d.readyAddr)
 	if d.cfg.Metrics != "" {
 		fmt.Fprintf(out, "Metrics: curl -s http://%s/metrics | grep -E 'coredns_(tailnet|mdns|fallback)_'\n", d.cfg.Metrics)
 	}

@@ -13,9 +13,11 @@
 package world
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -41,7 +43,11 @@ type Config struct {
 	// embedded tailnet instead.
 	Socket string
 	Out    io.Writer // where the banner and node changes are written
-	In     io.Reader // lines naming a node to take offline or back; nil for none
+	// Log, if not nil, takes the standard logger's output, which CoreDNS
+	// logs through, for the run, with the ready plugin's "Plugins not
+	// ready" written once (see quietReadyLog). Nil leaves the logger alone.
+	Log io.Writer
+	In  io.Reader // lines naming a node to take offline or back; nil for none
 	// WorldOnly runs the world without a coredns, for benchmarks and load
 	// runs that start their own: it writes the world's socket, LAN
 	// interface, public zone file and nodes on Out as "key=value" lines,
@@ -85,13 +91,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Log != nil {
+		defer quietReadyLog(cfg.Log)()
+	}
 	caddy.Quiet, dnsserver.Quiet = true, true
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: corefile, Filepath: filepath.Join(dir, "Corefile"), ServerTypeName: "dns"})
 	if err != nil {
 		return fmt.Errorf("start coredns: %w", err)
 	}
 	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
-	if !waitReady(ctx, readyAddr) || !d.waitTailnet(ctx) {
+	d.readyAddr = readyAddr
+	if !d.waitReady(ctx) || !d.waitTailnet(ctx) {
 		fmt.Fprintf(cfg.Out, "warning: the plugins are not ready after %v: is tailscaled running?\n", readyTimeout)
 	}
 	if cfg.Control != "" {
@@ -112,9 +122,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 // demo is a running demo.
 type demo struct {
-	cfg    Config
-	socket string
-	world  *worldProcess // nil with a real tailscaled
+	cfg       Config
+	socket    string
+	readyAddr string        // the ready plugin's address
+	world     *worldProcess // nil with a real tailscaled
 }
 
 // runWorldOnly serves the control endpoint for the world and describes it.
@@ -156,18 +167,59 @@ func loopbackAddr() (string, error) {
 // that is down never makes tailnet ready.
 const readyTimeout = 15 * time.Second
 
-// waitReady reports whether the ready plugin at addr says every plugin is
-// ready (tailnet has its first table, mdns its sockets) within readyTimeout.
-func waitReady(ctx context.Context, addr string) bool {
+// waitReady reports whether the ready plugin says every plugin is ready
+// (tailnet has its first table, mdns its sockets) within readyTimeout. It
+// says once that it waits, and once that the wait is over.
+func (d *demo) waitReady(ctx context.Context) bool {
 	c := &http.Client{Timeout: time.Second}
-	return pollUntil(ctx, time.Now().Add(readyTimeout), func() bool {
-		resp, err := c.Get("http://" + addr + "/ready")
-		if err != nil {
-			return false
+	url := "http://" + d.readyAddr + "/ready"
+	start, said := time.Now(), false
+	ok := pollUntil(ctx, start.Add(readyTimeout), func() bool {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		if !said {
+			fmt.Fprintf(d.cfg.Out, "waiting for the plugins to be ready (%s), for at most %v\n", url, readyTimeout)
+			said = true
+		}
+		return false
 	})
+	if ok && said {
+		fmt.Fprintf(d.cfg.Out, "the plugins are ready after %.1f s\n", time.Since(start).Seconds())
+	}
+	return ok
+}
+
+// quietReadyLog sends the standard logger to w, with the ready plugin's
+// "Plugins not ready" line written only the first time: the plugin logs
+// every poll of /ready that finds a plugin not ready, and waitReady polls
+// every 50 ms. It returns the function that restores the logger.
+func quietReadyLog(w io.Writer) (restore func()) {
+	prev := log.Writer()
+	log.SetOutput(&onceWriter{w: w, once: "plugin/ready: Plugins not ready"})
+	return func() { log.SetOutput(prev) }
+}
+
+// onceWriter writes to w every line but the second and later ones that
+// hold once. The standard logger writes one line per Write, under its lock.
+type onceWriter struct {
+	w    io.Writer
+	once string
+	seen bool
+}
+
+func (o *onceWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(o.once)) {
+		if o.seen {
+			return len(p), nil
+		}
+		o.seen = true
+	}
+	return o.w.Write(p)
 }
 
 // waitTailnet reports whether the coredns answers the world's nodes with

@@ -6,15 +6,16 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/zone"
 )
 
-// Question is one query for a name below a forward zone's apex.
+// Question is one query for a name below the apex of a forward zone
+// (reverse names are looked up with Node).
 type Question struct {
 	Owner string // the name as asked, case kept: the owner of the records
-	Name  string // the name in lowercase: the key
-	Zone  string // the zone of Name, lowercase; Name is below its apex
+	Name  string // Owner in lowercase, the key
+	Zone  string // the zone of Name, lowercase with a trailing dot
 	Type  uint16
 }
 
-// Kind is what has a name.
+// Kind is what a name of the table is.
 type Kind uint8
 
 const (
