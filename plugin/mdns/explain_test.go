@@ -16,7 +16,11 @@ import (
 // asks nobody on the LAN.
 func TestExplain(t *testing.T) {
 	fake := newFakeLAN()
-	m := newTestMDNS(fake, func(m *MDNS) { m.Fall = fall.Root; m.hosts["office-printer"] = true; m.tailnet = fakeTailnet{loaded: true, known: map[string]bool{"beta": true, "nosuch": true}} })
+	m := newTestMDNS(fake, func(m *MDNS) {
+		m.Fall = fall.Root
+		m.hosts["office-printer"] = true
+		m.tailnet = fakeTailnet{loaded: true, known: map[string]bool{"beta": true, "nosuch": true}}
+	})
 	serve(t, m, new(dns.Msg).SetQuestion("beta.example.org.", dns.TypeA))   // in the cache
 	serve(t, m, new(dns.Msg).SetQuestion("nosuch.example.org.", dns.TypeA)) // did not answer
 	before := fake.lookups("office-printer")
