@@ -67,7 +67,15 @@ func startStatusWorld(t *testing.T) *statusWorld {
     }
     status %s
 }
-`, startAuthority(t), w.device.Socket(), w.rn.LAN.Bridge, w.status))
+
+example.net:0 {
+    bind 127.0.0.1
+    tailnet {
+        socket %s
+    }
+    status %s
+}
+`, startAuthority(t), w.device.Socket(), w.rn.LAN.Bridge, w.status, w.device.Socket(), w.status))
 	waitFor(t, 20*time.Second, "laptop answered", w.ask("laptop.example.org"), func(r *dns.Msg) bool { return hasA(r, w.laptop.IPv4()) })
 	waitListening(t, w.rn.LAN.Bridge)
 	return w
@@ -132,6 +140,9 @@ func TestStatusExplain(t *testing.T) {
 	check("printer.example.org", trace.Ask, "lan") // the trace asked nobody: still not cached
 	check("nosuch.example.org", trace.Public, "public", "no host", "not a host the tailnet or the Corefile names")
 	check("www.example.org", trace.Public, "upstreams", "policy www: public")
+	// The second block shares the listener; its tailnet has no fallthrough.
+	check("nosuch.example.net", trace.NXDomain, "tailnet", "no host")
+	check("hub.example.net", trace.Answer, "tailnet", "host hub")
 
 	waitFor(t, 10*time.Second, "printer on the LAN", w.ask("printer.example.org"), func(r *dns.Msg) bool { return hasA(r, w.printerIP) })
 	check("printer.example.org", trace.Answer, "lan", "printer.local is in the cache")
