@@ -57,6 +57,11 @@ func BenchmarkChainAnswers(b *testing.B) {
 	next := chain(dns.RcodeSuccess, policy.Tailnet, true)
 	b.Run("path=chain", func(b *testing.B) { benchServe(b, next, q) })
 	b.Run("path=fallback_chain", func(b *testing.B) { benchServe(b, newTestFallback(b, up.Addr, next, nil), q) })
+	// With a status directive in the block: the source of each name is
+	// followed, for the switch timeline.
+	b.Run("path=fallback_chain_switches", func(b *testing.B) {
+		benchServe(b, newTestFallback(b, up.Addr, next, func(f *Fallback) { f.RecordSwitches() }), q)
+	})
 }
 
 // benchUpstream is a loopback DNS server that answers every query with

@@ -105,7 +105,7 @@ func (f *Fallback) writeChain(w dns.ResponseWriter, r, reply *dns.Msg, d *policy
 		}
 	}
 	w.WriteMsg(reply)
-	f.noteSource(dns.CanonicalName(r.Question[0].Name), answeredBy(d), d)
+	f.noteSource(r, answeredBy(d), d)
 }
 
 // private answers a name of zone z that must never get the public answer:
@@ -126,7 +126,7 @@ func (f *Fallback) private(ctx context.Context, state request.Request, z string,
 		addEDE(m, state.Req, dns.ExtendedErrorCodeBlocked, blockedText(rule, d))
 	}
 	state.W.WriteMsg(m)
-	f.noteSource(state.Name(), sourceBlocked, d)
+	f.noteSource(state.Req, sourceBlocked, d)
 	privateBlocked.WithLabelValues(metrics.WithServer(ctx), metrics.WithView(ctx)).Inc()
 	return dns.RcodeSuccess, nil
 }
@@ -161,7 +161,7 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
 	rcode, err := f.ask(ctx, ew, r)
-	f.noteSource(dns.CanonicalName(r.Question[0].Name), sourceUpstreams, d)
+	f.noteSource(r, sourceUpstreams, d)
 	if plugin.ClientWrite(rcode) && err == nil {
 		return rcode, nil
 	}

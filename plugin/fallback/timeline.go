@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/trace"
 	"github.com/tailhorizon/tailhorizon/internal/zone"
@@ -94,9 +96,9 @@ func (f *Fallback) Switches() []trace.Switch {
 
 // noteSource records, when switches are recorded, that source answered
 // the name of r.
-func (f *Fallback) noteSource(name, source string, d *policy.Decision) {
+func (f *Fallback) noteSource(r *dns.Msg, source string, d *policy.Decision) {
 	if tl := f.timeline.Load(); tl != nil {
-		tl.note(name, source, d)
+		tl.note(dns.CanonicalName(r.Question[0].Name), source, d)
 	}
 }
 
