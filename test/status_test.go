@@ -140,6 +140,11 @@ func TestStatusExplain(t *testing.T) {
 	check("printer.example.org", trace.Ask, "lan") // the trace asked nobody: still not cached
 	check("nosuch.example.org", trace.Public, "public", "no host", "not a host the tailnet or the Corefile names")
 	check("www.example.org", trace.Public, "upstreams", "policy www: public")
+	// Asked to, the trace asks fallback's upstreams for a public answer.
+	tr = explainTrace(t, w.status, "www.example.org&upstream=1")
+	if len(tr.Records) != 1 || !strings.Contains(tr.Records[0], wwwIPv4) || tr.Steps[len(tr.Steps)-1].Source != "upstreams" {
+		t.Errorf("www, upstreams asked: records %v, steps %+v; want the upstreams' %s", tr.Records, tr.Steps, wwwIPv4)
+	}
 	// The second block shares the listener; its tailnet has no fallthrough.
 	check("nosuch.example.net", trace.NXDomain, "tailnet", "no host")
 	check("hub.example.net", trace.Answer, "tailnet", "host hub")

@@ -15,7 +15,7 @@ import (
 )
 
 // explainUsage is the synopsis of coredns -explain.
-const explainUsage = "usage: coredns -explain [-status ADDRESS] [-json] NAME [TYPE]"
+const explainUsage = "usage: coredns -explain [-status ADDRESS] [-json] [-upstream] NAME [TYPE]"
 
 // explainMain runs coredns -explain: it asks the status listener of a
 // running coredns for the trace of NAME and prints it. It returns the
@@ -26,6 +26,7 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprintln(stderr, explainUsage) }
 	addr := fs.String("status", "127.0.0.1:9154", "the status listener, as the status directive names it")
 	raw := fs.Bool("json", false, "print the traces as the listener gives them")
+	upstream := fs.Bool("upstream", false, "for a public answer, ask fallback's upstreams (the one query a trace may send)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -36,6 +37,9 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	q := url.Values{"name": {fs.Arg(0)}}
 	if fs.NArg() == 2 {
 		q.Set("type", fs.Arg(1))
+	}
+	if *upstream {
+		q.Set("upstream", "1")
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + *addr + "/explain?" + q.Encode())

@@ -3,6 +3,7 @@ package fallback
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -111,5 +112,17 @@ func TestExplainPolicy(t *testing.T) {
 		if allowed != c.allowed || rule != c.rule || st.Verdict != c.verdict || st.Knows != c.knows {
 			t.Errorf("%s: %v %q %s %q; want %v %q %s %q", c.qname, allowed, rule, st.Verdict, st.Knows, c.allowed, c.rule, c.verdict, c.knows)
 		}
+	}
+}
+
+func TestAskUpstreams(t *testing.T) {
+	up := newUpstream(t)
+	f := newTestFallback(t, up.Addr, nil, nil)
+	st := f.AskUpstreams(context.Background(), "hub.example.org.", dns.TypeA)
+	if st.Verdict != trace.Answer || len(st.Records) != 1 || !strings.Contains(st.Records[0], publicIP) {
+		t.Errorf("step %+v; want the upstream's answer", st)
+	}
+	if got := up.names(); len(got) != 1 {
+		t.Errorf("the upstream was asked %v; want once", got)
 	}
 }

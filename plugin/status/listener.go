@@ -67,8 +67,9 @@ func (l *listener) Stop() {
 	<-l.done
 }
 
-// serveExplain answers GET /explain?name=NAME[&type=TYPE] with the
-// traces of NAME in each server block that serves it, as JSON.
+// serveExplain answers GET /explain?name=NAME[&type=TYPE][&upstream=1]
+// with the traces of NAME in each server block that serves it, as JSON;
+// with upstream=1 a public answer is asked of fallback's upstreams.
 func (l *listener) serveExplain(w http.ResponseWriter, r *http.Request) {
 	qname, qtype, ok := parseQuestion(r.URL.Query().Get("name"), r.URL.Query().Get("type"))
 	if !ok {
@@ -80,7 +81,11 @@ func (l *listener) serveExplain(w http.ResponseWriter, r *http.Request) {
 	out := []trace.Trace{}
 	for _, b := range *l.blocks.Load() {
 		if b.serves(qname) {
-			out = append(out, b.trace(qname, qtype, now))
+			tr := b.trace(qname, qtype, now)
+			if r.URL.Query().Get("upstream") == "1" {
+				b.askUpstreams(r.Context(), &tr, qtype)
+			}
+			out = append(out, tr)
 		}
 	}
 	count("explain", http.StatusOK)

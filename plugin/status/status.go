@@ -7,6 +7,7 @@
 package status
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -38,6 +39,10 @@ type (
 		ExplainPolicy(qname string) (policy.Source, string, trace.Step)
 		RecordSwitches()
 		Switches() []trace.Switch
+	}
+	// upstreamAsker is fallback too: the one query a trace may send.
+	upstreamAsker interface {
+		AskUpstreams(ctx context.Context, qname string, qtype uint16) trace.Step
 	}
 	tailnetStatus interface{ TailnetStatus() trace.Tailnet }
 	lanStatus     interface{ LANStatus() trace.LAN }
@@ -92,6 +97,21 @@ func (b *block) trace(qname string, qtype uint16, now time.Time) trace.Trace {
 		tr.Records = []string{}
 	}
 	return tr
+}
+
+// askUpstreams adds to tr, when its verdict is the public answer and b's
+// fallback can ask, what the upstreams answer: the trace's reader asked
+// for that one query.
+func (b *block) askUpstreams(ctx context.Context, tr *trace.Trace, qtype uint16) {
+	ua, ok := b.policy.(upstreamAsker)
+	if !ok || tr.Verdict != trace.Public {
+		return
+	}
+	st := ua.AskUpstreams(ctx, tr.Name, qtype)
+	tr.Steps = append(tr.Steps, st)
+	if st.Records != nil {
+		tr.Records = st.Records
+	}
 }
 
 // serves reports whether qname is in b's zones.
