@@ -48,8 +48,12 @@ type captureWriter struct {
 }
 
 func (w *captureWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
-func (w *captureWriter) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
-func (w *captureWriter) RemoteAddr() net.Addr      { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (w *captureWriter) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+}
+func (w *captureWriter) RemoteAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+}
 func (w *captureWriter) Write(b []byte) (int, error) {
 	m := new(dns.Msg)
 	if err := m.Unpack(b); err != nil {
