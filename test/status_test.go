@@ -222,8 +222,11 @@ func TestStatusPage(t *testing.T) {
 	}
 	browse("--screenshot=" + shot)
 	fi, err := os.Stat(shot)
-	if err != nil || fi.Size() < 10000 {
-		t.Fatalf("screenshot %s: %v, %d bytes; want a page", shot, err, fi.Size())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if fi.Size() < 10000 {
+		t.Fatalf("screenshot %s: %d bytes; want a page", shot, fi.Size())
 	}
 	if dst := os.Getenv(screenshotEnv); dst != "" {
 		b, _ := os.ReadFile(shot)
