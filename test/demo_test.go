@@ -180,16 +180,7 @@ func TestDemoOnTailscaled(t *testing.T) {
 		Socket:  api.Path,
 		Out:     &out,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- world.Run(ctx, cfg) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo: %v", err)
-		}
-	}()
-	waitOutput(t, &out, done, "Ctrl-C stops everything.")
+	runWorld(t, cfg, &out)
 	waitFor(t, 5*time.Second, "hub from the tailscaled", func() *dns.Msg {
 		return exchange(t, cfg.Listen, "grafana.hub.example.org", dns.TypeA)
 	}, func(r *dns.Msg) bool {
@@ -213,16 +204,7 @@ func TestDemoWithoutTailscaled(t *testing.T) {
 		Out:    &out,
 		Log:    &logged,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- world.Run(ctx, cfg) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo: %v", err)
-		}
-	}()
-	waitOutput(t, &out, done, "Ctrl-C stops everything.")
+	runWorld(t, cfg, &out)
 	if n := strings.Count(out.String(), "waiting for the plugins to be ready"); n != 1 {
 		t.Errorf("the demo says %d times that it waits; want once:\n%s", n, out.String())
 	}
@@ -330,3 +312,19 @@ func (s *syncBuffer) String() string {
 
 // dnsClient is a client that gives up quickly.
 func dnsClient() *dns.Client { return &dns.Client{Timeout: time.Second} }
+
+// runWorld runs the demo world of cfg, whose Out is out, until its banner
+// ends, and stops it when t ends, failing t if it stops with an error.
+func runWorld(t *testing.T, cfg world.Config, out *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- world.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	})
+	waitOutput(t, out, done, "Ctrl-C stops everything.")
+}

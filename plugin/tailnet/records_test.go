@@ -10,7 +10,6 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"tailscale.com/tailcfg"
 
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
@@ -201,27 +200,13 @@ func TestParseControlOptions(t *testing.T) {
 
 func TestControlNamesCounted(t *testing.T) {
 	tn := newTestTailnet(controlSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
-	cases := []struct {
-		qname  string
-		qtype  uint16
-		result string
-	}{
+	checkCounted(t, tn, []countCase{
 		{"cargo.example.org.", dns.TypeA, "service"},
 		{"docs.example.org.", dns.TypeA, "service_offline_fallthrough"},
 		{"www.example.org.", dns.TypeTXT, "record"},
 		{"www.example.org.", dns.TypeSRV, "nodata"},
 		{"down.example.org.", dns.TypeA, "offline_fallthrough"},
-	}
-	for _, c := range cases {
-		t.Run(c.result, func(t *testing.T) {
-			counter := requests.WithLabelValues("", "", c.result)
-			before := testutil.ToFloat64(counter)
-			tn.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(c.qname, c.qtype))
-			if got := testutil.ToFloat64(counter) - before; got != 1 {
-				t.Errorf("requests_total{result=%q} grew by %v; want 1", c.result, got)
-			}
-		})
-	}
+	})
 }
 
 // TestControlNamesAllocs keeps services and extra records in the hot

@@ -235,16 +235,25 @@ func TestProbeFailureFallsThrough(t *testing.T) {
 
 func TestRequestsCounted(t *testing.T) {
 	tn := newTestTailnet(testSnapshot(), func(tn *Tailnet) { tn.Fall = fall.Root })
-	cases := []struct {
-		qname  string
-		qtype  uint16
-		result string
-	}{
+	checkCounted(t, tn, []countCase{
 		{"hub.example.org.", dns.TypeA, "answer"},
 		{"hub.example.org.", dns.TypeMX, "nodata"},
 		{"nosuch.example.org.", dns.TypeA, "fallthrough"},
 		{"alpha.example.org.", dns.TypeA, "offline_fallthrough"},
-	}
+	})
+}
+
+// countCase is a query and the result it must be counted as.
+type countCase struct {
+	qname  string
+	qtype  uint16
+	result string
+}
+
+// checkCounted asks tn each question and checks that requests_total grew
+// by one for its result.
+func checkCounted(t *testing.T, tn *Tailnet, cases []countCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.result, func(t *testing.T) {
 			counter := requests.WithLabelValues("", "", c.result)
