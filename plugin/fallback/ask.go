@@ -2,7 +2,6 @@ package fallback
 
 import (
 	"context"
-	"net"
 
 	"github.com/miekg/dns"
 
@@ -15,50 +14,25 @@ import (
 // part of a trace that sends a query.
 func (f *Fallback) AskUpstreams(ctx context.Context, qname string, qtype uint16) trace.Step {
 	st := trace.Step{Source: "upstreams"}
-	if f.up.fwd == nil {
+	if !f.up.Started() {
 		st.Verdict, st.Knows = trace.Skip, "not started"
 		return st
 	}
-	q := new(dns.Msg).SetQuestion(qname, qtype)
-	q.SetEdns0(dns.DefaultMsgSize, false)
-	w := &captureWriter{}
-	if _, err := f.up.fwd.ServeDNS(ctx, w, q); err != nil || w.msg == nil {
+	m, err := f.up.Query(ctx, qname, qtype)
+	if err != nil || m == nil {
 		st.Verdict, st.Knows = trace.NXDomain, "no upstream answered"
 		if err != nil {
 			st.Reason = err.Error()
 		}
 		return st
 	}
-	st.Knows = "they answered " + dns.RcodeToString[w.msg.Rcode]
+	st.Knows = "they answered " + dns.RcodeToString[m.Rcode]
 	st.Verdict = trace.Answer
-	if w.msg.Rcode != dns.RcodeSuccess {
+	if m.Rcode != dns.RcodeSuccess {
 		st.Verdict = trace.NXDomain
 	}
-	for _, rr := range w.msg.Answer {
+	for _, rr := range m.Answer {
 		st.Records = append(st.Records, rr.String())
 	}
 	return st
-}
-
-// captureWriter keeps the message written to it, as from a UDP client on
-// loopback.
-type captureWriter struct {
-	dns.ResponseWriter // nil: only the methods below are called
-	msg                *dns.Msg
-}
-
-func (w *captureWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
-func (w *captureWriter) LocalAddr() net.Addr {
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
-}
-func (w *captureWriter) RemoteAddr() net.Addr {
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
-}
-func (w *captureWriter) Write(b []byte) (int, error) {
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
-		return 0, err
-	}
-	w.msg = m
-	return len(b), nil
 }

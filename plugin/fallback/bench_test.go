@@ -37,7 +37,7 @@ func BenchmarkUpstream(b *testing.B) {
 			return newTestFallback(b, up, chain(dns.RcodeNameError, 0, true), nil)
 		}},
 		{"path=fallback_public_only", func(b *testing.B, up string) plugin.Handler {
-			return newTestFallback(b, up, chain(dns.RcodeSuccess, policy.Tailnet, true), func(f *Fallback) { f.rules.add("hub", []string{"public"}) })
+			return newTestFallback(b, up, chain(dns.RcodeSuccess, policy.Tailnet, true), func(f *Fallback) { f.rules.Add("hub", []string{"public"}) })
 		}},
 	}
 	for _, c := range cases {

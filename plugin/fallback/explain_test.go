@@ -38,7 +38,7 @@ func sources(tailnet, lan policy.Reason, stale time.Duration, by policy.Source, 
 // who gets it.
 func TestExplain(t *testing.T) {
 	up := newUpstream(t)
-	private := func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) }
+	private := func(f *Fallback) { f.rules.Add("registry", []string{"tailnet"}) }
 	cases := []struct {
 		name      string
 		next      plugin.Handler
@@ -63,7 +63,7 @@ func TestExplain(t *testing.T) {
 		{"private name blocked", sources(policy.NotRunning, policy.Unset, 0, 0, dns.RcodeNameError), private,
 			"x.registry.example.org.", "100.64.0.1", dns.ExtendedErrorCodeBlocked, "policy registry: tailnet only (tailnet: this node is not Running)"},
 		{"public-only name", sources(policy.Unset, policy.Unset, 0, policy.Tailnet, dns.RcodeSuccess),
-			func(f *Fallback) { f.rules.add("w*", []string{"public"}) },
+			func(f *Fallback) { f.rules.Add("w*", []string{"public"}) },
 			"www.example.org.", "100.64.0.1", dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: public_only; policy w*"},
 		{"a client outside the explain networks", sources(policy.Offline, policy.Unset, 0, policy.LAN, dns.RcodeSuccess),
 			func(f *Fallback) { f.explainNets = []netip.Prefix{netip.MustParsePrefix("100.64.0.0/10")} },
@@ -124,7 +124,7 @@ func TestEDEWithoutExplainNamesNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newTestFallback(t, up.Addr, c.next, func(f *Fallback) {
 				f.ede = true
-				f.rules.add("registry", []string{"tailnet"})
+				f.rules.Add("registry", []string{"tailnet"})
 			})
 			_, text := ask(t, f, c.qname, "100.64.0.1")
 			for _, secret := range []string{"tailnet", "lan", "hub", "registry", "offline", "probe", "expired", "stale", "policy"} {
@@ -147,5 +147,5 @@ func ask(t *testing.T, f *Fallback, qname, client string) (uint16, string) {
 	if rec.Msg == nil {
 		t.Fatal("nothing written")
 	}
-	return ede(rec.Msg)
+	return replyEDE(rec.Msg)
 }

@@ -5,7 +5,6 @@ package fallback
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -21,6 +20,10 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/zone"
+	"github.com/tailhorizon/tailhorizon/plugin/fallback/internal/ede"
+	"github.com/tailhorizon/tailhorizon/plugin/fallback/internal/rules"
+	"github.com/tailhorizon/tailhorizon/plugin/fallback/internal/timeline"
+	"github.com/tailhorizon/tailhorizon/plugin/fallback/internal/upstream"
 )
 
 const name = "fallback"
@@ -46,9 +49,9 @@ type Fallback struct {
 	explain     bool
 	explainNets []netip.Prefix
 	maxTTL      uint32 // cap on the TTLs of the upstreams' answers, seconds; 0 for none
-	rules       rules
-	up          upstreams
-	timeline    atomic.Pointer[timeline] // nil unless RecordSwitches
+	rules       rules.Set
+	up          upstream.Servers
+	timeline    atomic.Pointer[timeline.Timeline] // nil unless RecordSwitches
 }
 
 // New returns a Fallback with the defaults of the Corefile syntax.
@@ -74,7 +77,7 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 	d := &policy.Decision{Allowed: policy.All}
 	if state.Name() != z {
-		d.Allowed = f.rules.lookup(zone.HostLabel(state.Name(), z))
+		d.Allowed = f.rules.Lookup(zone.HostLabel(state.Name(), z))
 	}
 	if d.Allowed == policy.Public {
 		return f.upstream(ctx, w, r, reasonPublicOnly, d)
@@ -100,8 +103,8 @@ func (f *Fallback) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 // first-source answer and the client gets explanations.
 func (f *Fallback) writeChain(w dns.ResponseWriter, r, reply *dns.Msg, d *policy.Decision) {
 	if f.explainTo(w) {
-		if code, text, ok := chainEDE(d); ok {
-			addEDE(reply, r, code, text)
+		if code, text, ok := ede.Chain(d); ok {
+			ede.Add(reply, r, code, text)
 		}
 	}
 	w.WriteMsg(reply)
@@ -122,8 +125,8 @@ func (f *Fallback) private(ctx context.Context, state request.Request, z string,
 	m.Authoritative = true
 	m.Ns = []dns.RR{privateSOA(z, reply, d)}
 	if f.explainTo(state.W) {
-		rule := f.rules.rule(zone.HostLabel(state.Name(), z))
-		addEDE(m, state.Req, dns.ExtendedErrorCodeBlocked, blockedText(rule, d))
+		rule := f.rules.Rule(zone.HostLabel(state.Name(), z))
+		ede.Add(m, state.Req, dns.ExtendedErrorCodeBlocked, ede.Blocked(rule, d))
 	}
 	state.W.WriteMsg(m)
 	f.noteSource(state.Req, sourceBlocked, d)
@@ -160,7 +163,7 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if f.ede || explain {
 		ew.code, ew.text = dns.ExtendedErrorCodeOther, "answered by the fallback upstreams: "+reason
 	}
-	rcode, err := f.ask(ctx, ew, r)
+	rcode, err := f.up.Ask(ctx, ew, r)
 	f.noteSource(r, sourceUpstreams, d)
 	if plugin.ClientWrite(rcode) && err == nil {
 		return rcode, nil
@@ -172,57 +175,6 @@ func (f *Fallback) upstream(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	ew.code, ew.text = dns.ExtendedErrorCodeNoReachableAuthority, "fallback: no upstream answered ("+reason+")"
 	ew.WriteMsg(m)
 	return dns.RcodeSuccess, nil
-}
-
-// ask asks the upstreams, over the client's transport. An upstream that
-// truncates a UDP answer the client has room for (its EDNS buffer is
-// larger than 512 bytes and than the truncated answer) is asked again over
-// TCP, as a recursive resolver would, and the whole answer is written: the
-// server truncates it for the client only as far as the client's buffer
-// requires.
-func (f *Fallback) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	state := request.Request{W: w, Req: r}
-	if f.up.forceTCP || state.Proto() != "udp" || state.Size() <= dns.MinMsgSize {
-		return f.up.fwd.ServeDNS(ctx, w, r)
-	}
-	tw := &tcWriter{ResponseWriter: w, room: state.Size()}
-	rcode, err := f.up.fwd.ServeDNS(ctx, tw, r)
-	if tw.held == nil {
-		return rcode, err
-	}
-	if rcode, err = f.up.fwd.ServeDNS(ctx, tcpWriter{w}, r); plugin.ClientWrite(rcode) && err == nil {
-		return rcode, nil
-	}
-	w.WriteMsg(tw.held) // no answer over TCP: the truncated one is better than none
-	return dns.RcodeSuccess, nil
-}
-
-// tcWriter holds back a truncated answer that the client has room for more
-// of, so that it can be asked for again over TCP.
-type tcWriter struct {
-	dns.ResponseWriter
-	room int      // the client's buffer, in bytes
-	held *dns.Msg // the truncated answer held back; nil if none
-}
-
-func (w *tcWriter) WriteMsg(m *dns.Msg) error {
-	if m.Truncated && m.Len() < w.room {
-		w.held = m
-		return nil
-	}
-	return w.ResponseWriter.WriteMsg(m)
-}
-
-// tcpWriter makes a UDP client look like a TCP one, which makes forward
-// ask the upstreams over TCP.
-type tcpWriter struct{ dns.ResponseWriter }
-
-func (w tcpWriter) RemoteAddr() net.Addr {
-	a, _ := w.ResponseWriter.RemoteAddr().(*net.UDPAddr)
-	if a == nil {
-		return &net.TCPAddr{}
-	}
-	return &net.TCPAddr{IP: a.IP, Port: a.Port, Zone: a.Zone}
 }
 
 // reasonOf names why the chain's result went to the upstreams: the rcode
@@ -258,7 +210,7 @@ func (w *edeWriter) WriteMsg(m *dns.Msg) error {
 		}
 	}
 	if w.text != "" {
-		addEDE(m, w.req, w.code, w.text)
+		ede.Add(m, w.req, w.code, w.text)
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }

@@ -20,16 +20,16 @@ import (
 // publicIP is what the fake public upstream answers for every A query.
 const publicIP = "203.0.113.10"
 
-// upstream is a real DNS server on loopback standing in for the public
+// loopUpstream is a real DNS server on loopback standing in for the public
 // authority; it records the names it was asked.
-type upstream struct {
+type loopUpstream struct {
 	*dnstest.Server
 	mu    sync.Mutex
 	asked []string
 }
 
-func newUpstream(t testing.TB) *upstream {
-	u := &upstream{}
+func newUpstream(t testing.TB) *loopUpstream {
+	u := &loopUpstream{}
 	u.Server = dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) {
 		u.mu.Lock()
 		u.asked = append(u.asked, r.Question[0].Name)
@@ -48,7 +48,7 @@ func newUpstream(t testing.TB) *upstream {
 	return u
 }
 
-func (u *upstream) names() []string {
+func (u *loopUpstream) names() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return append([]string(nil), u.asked...)
@@ -61,15 +61,15 @@ func newTestFallback(t testing.TB, addr string, next plugin.Handler, configure f
 	f := New()
 	f.Zones = []string{"example.org."}
 	f.Next = next
-	f.up.addrs = []string{addr}
+	f.up.Addrs = []string{addr}
 	if configure != nil {
 		configure(f)
 	}
-	if err := f.up.build(); err != nil {
+	if err := f.up.Build(); err != nil {
 		t.Fatal(err)
 	}
-	f.up.start()
-	t.Cleanup(func() { f.up.stop() })
+	f.up.Start()
+	t.Cleanup(func() { f.up.Stop() })
 	return f
 }
 
@@ -112,13 +112,13 @@ func TestServeDNS(t *testing.T) {
 			func(f *Fallback) { f.rcodes = []int{dns.RcodeNameError} }, "hub.example.org.", dns.RcodeServerFailure, "", false},
 		{"acme challenge always public", chain(dns.RcodeSuccess, policy.Tailnet, true), nil, "_acme-challenge.hub.example.org.", dns.RcodeSuccess, publicIP, true},
 		{"public-only name skips the chain", chain(dns.RcodeSuccess, policy.Tailnet, true),
-			func(f *Fallback) { f.rules.add("www", []string{"public"}) }, "www.example.org.", dns.RcodeSuccess, publicIP, true},
+			func(f *Fallback) { f.rules.Add("www", []string{"public"}) }, "www.example.org.", dns.RcodeSuccess, publicIP, true},
 		{"private name answered by the tailnet", chain(dns.RcodeSuccess, policy.Tailnet, true),
-			func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) }, "registry.example.org.", dns.RcodeSuccess, "100.64.0.2", false},
+			func(f *Fallback) { f.rules.Add("registry", []string{"tailnet"}) }, "registry.example.org.", dns.RcodeSuccess, "100.64.0.2", false},
 		{"private name never gets a public answer from the chain", chain(dns.RcodeSuccess, 0, true),
-			func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) }, "x.registry.example.org.", dns.RcodeNameError, "", false},
+			func(f *Fallback) { f.rules.Add("registry", []string{"tailnet"}) }, "x.registry.example.org.", dns.RcodeNameError, "", false},
 		{"private name never goes to the upstreams", chain(dns.RcodeNameError, 0, true),
-			func(f *Fallback) { f.rules.add("reg*", []string{"tailnet", "lan"}) }, "registry.example.org.", dns.RcodeNameError, "", false},
+			func(f *Fallback) { f.rules.Add("reg*", []string{"tailnet", "lan"}) }, "registry.example.org.", dns.RcodeNameError, "", false},
 		{"name outside the zones", chain(dns.RcodeNameError, 0, true), nil, "hub.example.net.", dns.RcodeNameError, "", false},
 	}
 	for _, c := range cases {
@@ -155,8 +155,8 @@ func TestPolicyReachesTheChain(t *testing.T) {
 		return chain(dns.RcodeSuccess, policy.LAN, true).ServeDNS(ctx, w, r)
 	})
 	f := newTestFallback(t, up.Addr, next, func(f *Fallback) {
-		f.rules.add("grafana", []string{"tailnet", "lan", "public"})
-		f.rules.add("nas", []string{"lan"})
+		f.rules.Add("grafana", []string{"tailnet", "lan", "public"})
+		f.rules.Add("nas", []string{"lan"})
 	})
 	f.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion("a.nas.example.org.", dns.TypeA))
 	if got != policy.LAN {
@@ -180,7 +180,7 @@ func TestUpstreamDown(t *testing.T) {
 	if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("got %v; want SERVFAIL", rec.Msg)
 	}
-	if code, text := ede(rec.Msg); code != dns.ExtendedErrorCodeNoReachableAuthority || text == "" {
+	if code, text := replyEDE(rec.Msg); code != dns.ExtendedErrorCodeNoReachableAuthority || text == "" {
 		t.Errorf("EDE = %d %q; want %d with the reason", code, text, dns.ExtendedErrorCodeNoReachableAuthority)
 	}
 }
@@ -192,7 +192,7 @@ func TestEDEOnFallbackAnswers(t *testing.T) {
 	q.SetEdns0(1232, false)
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	f.ServeDNS(context.Background(), rec, q)
-	if code, text := ede(rec.Msg); code != dns.ExtendedErrorCodeOther || text != "answered by the fallback upstreams: nxdomain" {
+	if code, text := replyEDE(rec.Msg); code != dns.ExtendedErrorCodeOther || text != "answered by the fallback upstreams: nxdomain" {
 		t.Errorf("EDE = %d %q; want the reason nxdomain", code, text)
 	}
 	rec = dnstest.NewRecorder(&test.ResponseWriter{})
@@ -224,7 +224,8 @@ func TestOriginal(t *testing.T) {
 	}
 }
 
-func ede(m *dns.Msg) (uint16, string) {
+// replyEDE returns the first Extended DNS Error of m, if any.
+func replyEDE(m *dns.Msg) (uint16, string) {
 	if opt := m.IsEdns0(); opt != nil {
 		for _, o := range opt.Option {
 			if e, ok := o.(*dns.EDNS0_EDE); ok {
@@ -280,7 +281,7 @@ func TestNotAQuery(t *testing.T) {
 		reached = true
 		return dns.RcodeRefused, nil
 	})
-	f := newTestFallback(t, up.Addr, next, func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) })
+	f := newTestFallback(t, up.Addr, next, func(f *Fallback) { f.rules.Add("registry", []string{"tailnet"}) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			reached = false
@@ -328,7 +329,7 @@ func TestPrivateNXDOMAINHasSOA(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newTestFallback(t, up.Addr, c.next, func(f *Fallback) { f.rules.add("registry", []string{"tailnet", "lan"}) })
+			f := newTestFallback(t, up.Addr, c.next, func(f *Fallback) { f.rules.Add("registry", []string{"tailnet", "lan"}) })
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})
 			f.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("registry.example.org.", dns.TypeA))
 			if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeNameError {

@@ -25,7 +25,7 @@ import (
 func TestFlood(t *testing.T) {
 	n, bound := fixture.FloodNames(20_000), int64(256<<10)
 	f := newTestFallback(t, benchUpstream(t).Addr, chain(dns.RcodeNameError, 0, true), func(f *Fallback) {
-		if err := f.rules.add("registry", []string{"tailnet"}); err != nil {
+		if err := f.rules.Add("registry", []string{"tailnet"}); err != nil {
 			t.Fatal(err)
 		}
 	})

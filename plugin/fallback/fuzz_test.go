@@ -26,8 +26,8 @@ func FuzzServeDNS(f *testing.F) {
 	}
 	up := newUpstream(f)
 	fb := newTestFallback(f, up.Addr, chain(dns.RcodeNameError, 0, true), func(fb *Fallback) {
-		fb.rules.add("registry", []string{"tailnet"})
-		fb.rules.add("www", []string{"public"})
+		fb.rules.Add("registry", []string{"tailnet"})
+		fb.rules.Add("www", []string{"public"})
 		fb.ede = true
 	})
 	f.Fuzz(func(t *testing.T, wire []byte) {

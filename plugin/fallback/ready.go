@@ -4,4 +4,4 @@ package fallback
 // once its upstreams are set up; whether they answer is a matter for each
 // query, as with forward, so a public outage does not take the tailnet
 // and LAN answers out of service.
-func (f *Fallback) Ready() bool { return f.up.fwd != nil }
+func (f *Fallback) Ready() bool { return f.up.Started() }

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/internal/corefile"
+	"github.com/tailhorizon/tailhorizon/plugin/fallback/internal/upstream"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -22,10 +23,10 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(name, err)
 	}
 	c.OnStartup(func() error {
-		f.up.start()
+		f.up.Start()
 		return nil
 	})
-	c.OnShutdown(f.up.stop)
+	c.OnShutdown(f.up.Stop)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
@@ -53,10 +54,10 @@ func parse(c *caddy.Controller) (*Fallback, error) {
 			}
 		}
 	}
-	if len(f.up.addrs) == 0 {
+	if len(f.up.Addrs) == 0 {
 		return nil, c.Err("fallback needs upstreams: add 'to ADDRESS...'")
 	}
-	if err := f.up.build(); err != nil {
+	if err := f.up.Build(); err != nil {
 		return nil, c.Errf("to: %v", err)
 	}
 	return f, nil
@@ -82,16 +83,16 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		if len(args) == 0 {
 			return c.ArgErr()
 		}
-		if _, err := checkAddrs(args...); err != nil {
+		if _, err := upstream.CheckAddrs(args...); err != nil {
 			return c.Errf("to: %v", err) // here, to name the line
 		}
-		f.up.addrs = append(f.up.addrs, args...)
+		f.up.Addrs = append(f.up.Addrs, args...)
 	case "tls":
 		cfg, err := pkgtls.NewTLSConfigFromArgs(c.RemainingArgs()...)
 		if err != nil {
 			return c.Errf("tls: %v", err)
 		}
-		f.up.tlsConfig = cfg
+		f.up.TLSConfig = cfg
 	case "max_ttl":
 		v, err := corefile.Int(c, 0, 86400)
 		if err != nil {
@@ -102,7 +103,7 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		if !c.NextArg() {
 			return c.ArgErr()
 		}
-		f.up.tlsServerName = c.Val()
+		f.up.TLSServerName = c.Val()
 	case "force_tcp", "prefer_udp", "original", "ede":
 		option := c.Val()
 		if c.NextArg() {
@@ -110,9 +111,9 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		}
 		switch option {
 		case "force_tcp":
-			f.up.forceTCP = true
+			f.up.ForceTCP = true
 		case "prefer_udp":
-			f.up.preferUDP = true
+			f.up.PreferUDP = true
 		case "original":
 			f.original = true
 		case "ede":
@@ -132,7 +133,7 @@ func parseOption(c *caddy.Controller, f *Fallback) error {
 		if len(args) < 2 {
 			return c.ArgErr()
 		}
-		if err := f.rules.add(args[0], args[1:]); err != nil {
+		if err := f.rules.Add(args[0], args[1:]); err != nil {
 			return c.Err(err.Error())
 		}
 	default:

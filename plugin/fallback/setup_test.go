@@ -23,7 +23,7 @@ func TestParse(t *testing.T) {
 			if !slices.Equal(f.rcodes, []int{dns.RcodeNameError, dns.RcodeServerFailure, dns.RcodeRefused}) || f.original || f.ede || f.explain {
 				return "defaults differ"
 			}
-			if len(f.Zones) != 1 || f.Zones[0] != "example.org." || len(f.up.proxies) != 1 {
+			if len(f.Zones) != 1 || f.Zones[0] != "example.org." || f.up.Proxies() != 1 {
 				return "zones or upstreams differ"
 			}
 			return ""
@@ -44,12 +44,12 @@ func TestParse(t *testing.T) {
 			switch {
 			case !slices.Equal(f.rcodes, []int{dns.RcodeNameError, dns.RcodeRefused}):
 				return "rcodes differ"
-			case len(f.up.proxies) != 3 || f.up.tlsServerName != "dns.example.net" || !f.up.preferUDP:
+			case f.up.Proxies() != 3 || f.up.TLSServerName != "dns.example.net" || !f.up.PreferUDP:
 				return "upstreams differ"
 			case !f.original || !f.ede || f.maxTTL != 10:
 				return "flags differ"
-			case f.rules.lookup("registry") != policy.Tailnet, f.rules.lookup("www") != policy.Public,
-				f.rules.lookup("ci-42") != policy.Tailnet|policy.LAN, f.rules.lookup("other") != policy.All:
+			case f.rules.Lookup("registry") != policy.Tailnet, f.rules.Lookup("www") != policy.Public,
+				f.rules.Lookup("ci-42") != policy.Tailnet|policy.LAN, f.rules.Lookup("other") != policy.All:
 				return "policy differs"
 			}
 			return ""

@@ -2,15 +2,13 @@ package fallback
 
 import (
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/trace"
 	"github.com/tailhorizon/tailhorizon/internal/zone"
+	"github.com/tailhorizon/tailhorizon/plugin/fallback/internal/timeline"
 )
 
 // The sources a timeline names, besides policy's: the public part of the
@@ -20,76 +18,18 @@ const (
 	sourceBlocked   = "blocked"   // the NXDOMAIN of a private name
 )
 
-// timelineLen is how many source switches a timeline keeps.
-const timelineLen = 100
-
-// timelineNames bounds the names whose last source a timeline remembers:
-// names come from clients, so past it new names are not followed.
-const timelineNames = 10000
-
-// timeline remembers the last source that answered each name, and the
-// last timelineLen changes of it. It is safe for concurrent use; a query
-// whose name keeps its source takes no lock.
-type timeline struct {
-	last  sync.Map // name -> string, the source that last answered it
-	names atomic.Int64
-
-	mu sync.Mutex
-	// mu guards the following fields.
-	ring [timelineLen]trace.Switch
-	n    int // switches recorded so far; the newest is ring[(n-1)%timelineLen]
-}
-
-// note records that source answered name, and why the sources before it
-// passed it on, if that changes its source.
-func (tl *timeline) note(name, source string, d *policy.Decision) {
-	if v, ok := tl.last.Load(name); ok {
-		if v.(string) == source {
-			return
-		}
-		tl.last.Store(name, source)
-		tl.add(trace.Switch{At: time.Now(), Name: name, From: v.(string), To: source, Why: passedText(d)})
-		return
-	}
-	if tl.names.Add(1) > timelineNames {
-		tl.names.Add(-1)
-		return
-	}
-	if _, loaded := tl.last.LoadOrStore(name, source); !loaded {
-		tl.add(trace.Switch{At: time.Now(), Name: name, To: source, Why: passedText(d)})
-	}
-}
-
-func (tl *timeline) add(s trace.Switch) {
-	tl.mu.Lock()
-	tl.ring[tl.n%timelineLen] = s
-	tl.n++
-	tl.mu.Unlock()
-}
-
-// switches returns the recorded switches, newest first.
-func (tl *timeline) switches() []trace.Switch {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	out := make([]trace.Switch, 0, min(tl.n, timelineLen))
-	for i := tl.n - 1; i >= 0 && i >= tl.n-timelineLen; i-- {
-		out = append(out, tl.ring[i%timelineLen])
-	}
-	return out
-}
-
 // RecordSwitches makes f remember which source answers each name, for
 // Switches. The status plugin of the server block turns it on at
 // startup; without it a query does no such work.
 func (f *Fallback) RecordSwitches() {
-	f.timeline.CompareAndSwap(nil, new(timeline))
+	f.timeline.CompareAndSwap(nil, new(timeline.Timeline))
 }
 
 // Switches returns the last changes of the source that answered a name,
 // newest first; none unless RecordSwitches was called.
 func (f *Fallback) Switches() []trace.Switch {
 	if tl := f.timeline.Load(); tl != nil {
-		return tl.switches()
+		return tl.Switches()
 	}
 	return []trace.Switch{}
 }
@@ -98,7 +38,7 @@ func (f *Fallback) Switches() []trace.Switch {
 // the name of r.
 func (f *Fallback) noteSource(r *dns.Msg, source string, d *policy.Decision) {
 	if tl := f.timeline.Load(); tl != nil {
-		tl.note(dns.CanonicalName(r.Question[0].Name), source, d)
+		tl.Note(dns.CanonicalName(r.Question[0].Name), source, d)
 	}
 }
 
@@ -128,7 +68,7 @@ func (f *Fallback) ExplainPolicy(qname string) (policy.Source, string, trace.Ste
 	allowed, rule := policy.All, ""
 	if qname != z {
 		host := zone.HostLabel(qname, z)
-		allowed, rule = f.rules.lookup(host), f.rules.rule(host)
+		allowed, rule = f.rules.Lookup(host), f.rules.Rule(host)
 	}
 	switch {
 	case rule == "":

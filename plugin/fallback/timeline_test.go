@@ -2,7 +2,6 @@ package fallback
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -20,7 +19,7 @@ import (
 func TestSwitches(t *testing.T) {
 	up := newUpstream(t)
 	var next policyHandler
-	f := newTestFallback(t, up.Addr, &next, func(f *Fallback) { f.rules.add("registry", []string{"tailnet"}) })
+	f := newTestFallback(t, up.Addr, &next, func(f *Fallback) { f.rules.Add("registry", []string{"tailnet"}) })
 	if got := f.Switches(); len(got) != 0 {
 		t.Fatalf("switches %v before RecordSwitches; want none", got)
 	}
@@ -57,21 +56,6 @@ func TestSwitches(t *testing.T) {
 	}
 }
 
-// TestSwitchesBounded: the timeline keeps the last timelineLen switches,
-// and follows at most timelineNames names.
-func TestSwitchesBounded(t *testing.T) {
-	var tl timeline
-	for i := range timelineNames + 10 {
-		tl.note(fmt.Sprintf("n%d.example.org.", i), "tailnet", nil)
-	}
-	if got := tl.names.Load(); got != timelineNames {
-		t.Errorf("follows %d names; want %d", got, timelineNames)
-	}
-	if got := tl.switches(); len(got) != timelineLen || got[0].Name != fmt.Sprintf("n%d.example.org.", timelineNames-1) {
-		t.Errorf("%d switches, newest %v; want %d, the last name followed first", len(got), got[0], timelineLen)
-	}
-}
-
 // policyHandler stands in for the chain: it leaves why for the tailnet
 // and answers as by, or with rcode for the public part.
 type policyHandler struct {
@@ -91,8 +75,8 @@ func (h *policyHandler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 func TestExplainPolicy(t *testing.T) {
 	f := New()
 	f.Zones = []string{"example.org."}
-	f.rules.add("registry", []string{"tailnet", "lan"})
-	f.rules.add("w*", []string{"public"})
+	f.rules.Add("registry", []string{"tailnet", "lan"})
+	f.rules.Add("w*", []string{"public"})
 	cases := []struct {
 		qname   string
 		allowed policy.Source

@@ -1,4 +1,7 @@
-package fallback
+// Package rules holds fallback's per-name source policy: which sources
+// may answer the names of a host label, as the Corefile's policy lines
+// say.
+package rules
 
 import (
 	"fmt"
@@ -8,22 +11,24 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 )
 
-// rule gives the sources that may answer the hosts matching pattern.
-type rule struct {
+// glob gives the sources that may answer the hosts matching pattern.
+type glob struct {
 	pattern string        // lowercase glob over the host label, as path.Match
 	sources policy.Source // never 0
 }
 
-// rules is the per-name source policy of one fallback block. It is
-// immutable after parsing and safe for concurrent use.
-type rules struct {
+// Set is the per-name source policy of one fallback block. The zero
+// value has no rules; it is immutable after parsing and safe for
+// concurrent use.
+type Set struct {
 	exact map[string]policy.Source // host label -> sources, for patterns without glob characters
-	globs []rule                   // the others, in Corefile order
+	globs []glob                   // the others, in Corefile order
 }
 
-// add appends a rule. Sources must be listed in the order the chain asks
+// Add appends a rule: the sources named (as policy.ParseSource reads
+// them) may answer the hosts matching pattern. Sources must be listed in the order the chain asks
 // them, so that the Corefile reads as what happens.
-func (rs *rules) add(pattern string, names []string) error {
+func (rs *Set) Add(pattern string, names []string) error {
 	pattern = strings.ToLower(pattern)
 	if _, err := path.Match(pattern, ""); err != nil || strings.Contains(pattern, ".") {
 		return fmt.Errorf("policy %q: want a host label or a glob of one, like registry or ci-*", pattern)
@@ -52,14 +57,14 @@ func (rs *rules) add(pattern string, names []string) error {
 		rs.exact[pattern] = sources
 		return nil
 	}
-	rs.globs = append(rs.globs, rule{pattern, sources})
+	rs.globs = append(rs.globs, glob{pattern, sources})
 	return nil
 }
 
-// lookup returns the sources that may answer names of host, a lowercase
+// Lookup returns the sources that may answer names of host, a lowercase
 // label. Exact rules win over globs; the first matching glob wins; with no
 // match every source may answer.
-func (rs *rules) lookup(host string) policy.Source {
+func (rs *Set) Lookup(host string) policy.Source {
 	if s, ok := rs.exact[host]; ok {
 		return s
 	}
@@ -69,4 +74,18 @@ func (rs *rules) lookup(host string) policy.Source {
 		}
 	}
 	return policy.All
+}
+
+// Rule returns the pattern of the policy rule for host, a lowercase
+// label, as Lookup finds it; "" when no rule names it.
+func (rs *Set) Rule(host string) string {
+	if _, ok := rs.exact[host]; ok {
+		return host
+	}
+	for _, r := range rs.globs {
+		if ok, _ := path.Match(r.pattern, host); ok {
+			return r.pattern
+		}
+	}
+	return ""
 }
