@@ -1,7 +1,6 @@
 package tailnet
 
 import (
-	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -52,33 +51,10 @@ func parse(c *caddy.Controller) (*Tailnet, error) {
 			}
 		}
 	}
-	if err := checkNode(c, t); err != nil {
+	if err := embedded.Check(c, t.node, t.socket); err != nil {
 		return nil, err
 	}
 	return t, nil
-}
-
-// nodeConf returns t's embedded node configuration, making it first.
-func (t *Tailnet) nodeConf() *embedded.Config {
-	if t.node == nil {
-		t.node = &embedded.Config{AuthKeyEnv: "TS_AUTHKEY"}
-	}
-	return t.node
-}
-
-// checkNode checks the embedded node's options, which go together.
-func checkNode(c *caddy.Controller, t *Tailnet) error {
-	switch {
-	case t.node == nil:
-		return nil
-	case t.node.Hostname == "":
-		return c.Err("the embedded node's options need 'node HOSTNAME'")
-	case t.node.StateDir == "":
-		return c.Err("node " + t.node.Hostname + " needs a state_dir")
-	case t.socket != "":
-		return c.Err("socket and node exclude each other: ask tailscaled, or run a node")
-	}
-	return nil
 }
 
 func parseOption(c *caddy.Controller, t *Tailnet) error {
@@ -102,38 +78,6 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		return parseRecords(c, &t.tableConf)
 	case "tags":
 		return parseTags(c, &t.tableConf)
-	case "node":
-		if !c.NextArg() {
-			return c.ArgErr()
-		}
-		if !embedded.Built {
-			return c.Err("node " + c.Val() + ": this coredns was built without the embedded node (tag tailhorizon_nonode); ask tailscaled instead")
-		}
-		t.nodeConf().Hostname = c.Val()
-	case "state_dir", "control_url", "authkey_file", "authkey_env":
-		n := t.nodeConf()
-		field := map[string]*string{"state_dir": &n.StateDir, "control_url": &n.ControlURL,
-			"authkey_file": &n.AuthKeyFile, "authkey_env": &n.AuthKeyEnv}[c.Val()]
-		if !c.NextArg() {
-			return c.ArgErr()
-		}
-		*field = c.Val()
-	case "advertise_tags":
-		tags := c.RemainingArgs()
-		if len(tags) == 0 {
-			return c.ArgErr()
-		}
-		for _, tag := range tags {
-			if !strings.HasPrefix(tag, "tag:") {
-				return c.Errf("advertise_tags %q: tags start with tag:", tag)
-			}
-		}
-		t.nodeConf().Tags = tags
-	case "ephemeral":
-		if c.NextArg() {
-			return c.ArgErr()
-		}
-		t.nodeConf().Ephemeral = true
 	case "listen":
 		if c.NextArg() {
 			return c.ArgErr()
@@ -159,6 +103,9 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 	case "fallthrough":
 		t.Fall.SetZonesFromArgs(c.RemainingArgs())
 	default:
+		if ok, err := embedded.ParseOption(c, &t.node); ok {
+			return err
+		}
 		return c.Errf("unknown property %q", c.Val())
 	}
 	return nil
