@@ -10,6 +10,7 @@ import (
 	"github.com/tailhorizon/tailhorizon/internal/corefile"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/embedded"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/listen"
+	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -71,13 +72,13 @@ func parseOption(c *caddy.Controller, t *Tailnet) error {
 		}
 		t.ttl = uint32(v)
 	case "alias":
-		return parseAlias(c, &t.tableConf)
+		return table.ParseAlias(c, &t.tableConf)
 	case "services":
-		return parseServices(c, &t.tableConf)
+		return table.ParseServices(c, &t.tableConf)
 	case "records":
-		return parseRecords(c, &t.tableConf)
+		return table.ParseRecords(c, &t.tableConf)
 	case "tags":
-		return parseTags(c, &t.tableConf)
+		return table.ParseTags(c, &t.tableConf)
 	case "listen":
 		if c.NextArg() {
 			return c.ArgErr()

@@ -1,4 +1,4 @@
-package tailnet
+package table
 
 import (
 	"strings"
@@ -6,13 +6,15 @@ import (
 	"github.com/coredns/caddy"
 
 	"github.com/tailhorizon/tailhorizon/internal/corefile"
-	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
-// parseAlias reads "alias NAME HOST" or "alias NAME svc:SERVICE". A host
+// The Corefile options of a table's Config: each Parse function reads
+// its option's arguments into cfg, with errors naming the line.
+
+// ParseAlias reads "alias NAME HOST" or "alias NAME svc:SERVICE". A host
 // alias is checked as every alias is (corefile.AddAlias); a service alias
 // may share its service's name, and no NAME is given twice.
-func parseAlias(c *caddy.Controller, cfg *table.Config) error {
+func ParseAlias(c *caddy.Controller, cfg *Config) error {
 	args := c.RemainingArgs()
 	if len(args) != 2 {
 		return c.ArgErr()
@@ -38,8 +40,8 @@ func parseAlias(c *caddy.Controller, cfg *table.Config) error {
 	return nil
 }
 
-// parseServices reads "services on|off".
-func parseServices(c *caddy.Controller, cfg *table.Config) error {
+// ParseServices reads "services on|off".
+func ParseServices(c *caddy.Controller, cfg *Config) error {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		return c.ArgErr()
@@ -52,13 +54,13 @@ func parseServices(c *caddy.Controller, cfg *table.Config) error {
 	return c.Errf("services %q: want on or off", args[0])
 }
 
-// parseRecords reads "records on|off|magicdns".
-func parseRecords(c *caddy.Controller, cfg *table.Config) error {
+// ParseRecords reads "records on|off|magicdns".
+func ParseRecords(c *caddy.Controller, cfg *Config) error {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		return c.ArgErr()
 	}
-	mode, ok := map[string]table.RecordMode{"on": table.RecordsOn, "off": table.RecordsOff, "magicdns": table.RecordsMagicDNS}[args[0]]
+	mode, ok := map[string]RecordMode{"on": RecordsOn, "off": RecordsOff, "magicdns": RecordsMagicDNS}[args[0]]
 	if !ok {
 		return c.Errf("records %q: want on, off or magicdns", args[0])
 	}
@@ -66,8 +68,8 @@ func parseRecords(c *caddy.Controller, cfg *table.Config) error {
 	return nil
 }
 
-// parseTags reads "tags [PREFIX|off]".
-func parseTags(c *caddy.Controller, cfg *table.Config) error {
+// ParseTags reads "tags [PREFIX|off]".
+func ParseTags(c *caddy.Controller, cfg *Config) error {
 	args := c.RemainingArgs()
 	switch {
 	case len(args) > 1:
