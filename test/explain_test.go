@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,3 +364,64 @@ func TestExplainLANDown(t *testing.T) {
 
 // noSuchInterface names an interface no test namespace has.
 const noSuchInterface = "th-nosuch0"
+
+// maxLANFlights is how many LAN lookups one mdns resolver keeps in flight
+// (lan.MaxFlights, which this package cannot import); a lookup beyond them
+// is not sent and the name is passed on as busy.
+const maxLANFlights = 256
+
+// TestExplainLANBusy: with every lookup slot of mdns taken by names
+// nobody on the LAN answers, the next name is passed on at once, and the
+// EDE says the LAN was busy. A round fills the slots with new names and
+// asks once they are all in flight; a round whose lookups ended first
+// (the 5 s window passed) is tried again, at most three times.
+func TestExplainLANBusy(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	lan := lantest.Start(t) // nobody answers on it
+	_, srv := startCoreDNS(t, fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    fallback {
+        to %s
+        explain
+    }
+    mdns {
+        interface %s
+        ask all
+        timeout 5s
+        fallthrough
+    }
+}
+`, startAuthority(t), lan.Bridge))
+	waitListening(t, lan.Bridge)
+
+	const busy = "answered by the fallback upstreams: fell_off; lan: too many LAN lookups in flight"
+	var got string
+	for round := 0; round < 3 && got != busy; round++ {
+		sent := metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss")
+		var wg sync.WaitGroup
+		for i := range maxLANFlights {
+			wg.Go(func() {
+				c := &dns.Client{Timeout: 10 * time.Second}
+				m := new(dns.Msg).SetQuestion(fmt.Sprintf("r%d-host%d.example.org.", round, i), dns.TypeA)
+				c.Exchange(m, srv) // answered by the upstreams once its lookup ends
+			})
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss")-sent >= maxLANFlights {
+				break
+			}
+		}
+		var s string
+		var code int
+		s, code, got = digEDE(t, "127.0.0.1", srv, fmt.Sprintf("r%d-one-more.example.org", round))
+		if got == busy && (s != "NOERROR" || code != 0) {
+			t.Errorf("busy: %s EDE %d; want NOERROR EDE 0", s, code)
+		}
+		wg.Wait()
+	}
+	if got != busy {
+		t.Errorf("with every lookup in flight: EDE text %q; want %q", got, busy)
+	}
+}
