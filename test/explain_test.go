@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,7 +205,9 @@ func TestExplainChain(t *testing.T) {
 
 // TestExplainRealnet: on real headscale and tailscaled, dig shows why
 // the tailnet passed a name on: an expired key, this node not Running,
-// a stale table and its age, and tailscaled unreachable after it.
+// a stale table and its age, and tailscaled unreachable after it. With no
+// upstream reachable, the SERVFAIL carries EDE 22 and the reasons in the
+// private view, and no host or tailnet detail in the public one.
 func TestExplainRealnet(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
 		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
@@ -242,11 +245,46 @@ func TestExplainRealnet(t *testing.T) {
 	}
 	exactly := func(s string) *regexp.Regexp { return regexp.MustCompile("^" + regexp.QuoteMeta(s) + "$") }
 
+	// The split views of explainCorefile on the same tailscaled, with an
+	// upstream on a loopback port nobody serves.
+	unreachable := fixture.Port(t)
+	startCoreDNS(t, explainCorefile(unreachable, device.Socket(), net.JoinHostPort("127.0.0.1", strconv.Itoa(fixture.Port(t)))))
+	dark := net.JoinHostPort("127.0.0.1", strconv.Itoa(unreachable))
+	waitFor(t, 20*time.Second, "laptop answered with no upstream", func() *dns.Msg { return exchange(t, dark, "laptop.example.org", dns.TypeA) },
+		func(r *dns.Msg) bool { return hasA(r, laptop.IPv4()) })
+	noAuthority := func(t *testing.T, name, private, public string) {
+		t.Helper()
+		for _, v := range []struct{ from, text string }{{"127.0.0.1", private}, {"127.0.0.2", public}} {
+			s, c, x := digEDE(t, v.from, dark, name)
+			if s != "SERVFAIL" || c != int(dns.ExtendedErrorCodeNoReachableAuthority) || x != v.text {
+				t.Errorf("from %s, %s: %s EDE %d %q; want SERVFAIL EDE 22 %q", v.from, name, s, c, x, v.text)
+			}
+		}
+		_, _, x := digEDE(t, "127.0.0.2", dark, name)
+		for _, secret := range []string{"tailnet", "hub", "laptop", "device", "registry", "expired", "offline", "policy", "100.", "fd7a:"} {
+			if strings.Contains(x, secret) {
+				t.Errorf("public view, %s: EDE text %q names %q", name, x, secret)
+			}
+		}
+	}
+
 	want("hub.example.org", "NOERROR", -1, nil)
+	t.Run("no upstream reachable", func(t *testing.T) {
+		for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+			if s, c, x := digEDE(t, from, dark, "hub.example.org"); s != "NOERROR" || c != -1 {
+				t.Errorf("from %s, hub: %s EDE %d %q; want the tailnet's plain answer", from, s, c, x)
+			}
+		}
+		noAuthority(t, "blog.example.org", "fallback: no upstream answered (fell_off)", "fallback: no upstream answered (fell_off)")
+		noAuthority(t, "www.example.org", "fallback: no upstream answered (public_only; policy www)", "fallback: no upstream answered (public_only)")
+	})
 	t.Run("key expired", func(t *testing.T) {
 		rn.Expire(t, laptop)
 		waitFor(t, 10*time.Second, "laptop public", ask("laptop.example.org"), public)
 		want("laptop.example.org", "NOERROR", 0, exactly("answered by the fallback upstreams: fell_off; tailnet: node key expired"))
+		waitFor(t, 10*time.Second, "laptop passed on with no upstream", func() *dns.Msg { return exchange(t, dark, "laptop.example.org", dns.TypeA) },
+			func(r *dns.Msg) bool { return r.Rcode == dns.RcodeServerFailure })
+		noAuthority(t, "laptop.example.org", "fallback: no upstream answered (fell_off; tailnet: node key expired)", "fallback: no upstream answered (fell_off)")
 	})
 	t.Run("this node not Running", func(t *testing.T) {
 		device.Down(t)
@@ -267,4 +305,123 @@ func TestExplainRealnet(t *testing.T) {
 		want("hub.example.org", "NOERROR", 0, exactly("answered by the fallback upstreams: fell_off; tailnet: tailscaled unreachable"))
 		device.Restart(t)
 	})
+}
+
+// TestExplainLANDown: an mdns whose interface is not in this namespace
+// has no multicast interface to ask on; it passes every name on, and the
+// EDE says so, after the upstreams' answer and after no upstream answered,
+// in the private view only.
+func TestExplainLANDown(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	if _, err := net.InterfaceByName(noSuchInterface); err == nil {
+		t.Fatalf("interface %s exists in the test's namespace", noSuchInterface)
+	}
+	corefile := func(port int, upstream string) string {
+		block := func(view, options string) string {
+			return fmt.Sprintf(`example.org:%d {
+    bind 127.0.0.1 127.0.0.2
+    %s
+    fallback {
+        to %s
+        %s
+    }
+    mdns {
+        interface %s
+        ask all
+        timeout 100ms
+        fallthrough
+    }
+}
+`, port, view, upstream, options, noSuchInterface)
+		}
+		return block("view private {\n        expr client_ip() == '127.0.0.1'\n    }", "explain 127.0.0.1") + block("", "ede")
+	}
+	answered, dark := fixture.Port(t), fixture.Port(t)
+	startCoreDNS(t, corefile(answered, startAuthority(t)))
+	startCoreDNS(t, corefile(dark, net.JoinHostPort("127.0.0.1", strconv.Itoa(fixture.Port(t)))))
+	srv := net.JoinHostPort("127.0.0.1", strconv.Itoa(answered))
+	waitFor(t, 10*time.Second, "printer passed on to the upstreams", func() *dns.Msg { return exchange(t, srv, "printer.example.org", dns.TypeA) },
+		func(r *dns.Msg) bool { return answerData(r) == vpsIPv4 })
+
+	cases := []struct {
+		server, from, status string
+		code                 int
+		text                 string
+	}{
+		{srv, "127.0.0.1", "NOERROR", 0, "answered by the fallback upstreams: fell_off; lan: no multicast interface"},
+		{srv, "127.0.0.2", "NOERROR", 0, "answered by the fallback upstreams: fell_off"},
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(dark)), "127.0.0.1", "SERVFAIL", int(dns.ExtendedErrorCodeNoReachableAuthority), "fallback: no upstream answered (fell_off; lan: no multicast interface)"},
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(dark)), "127.0.0.2", "SERVFAIL", int(dns.ExtendedErrorCodeNoReachableAuthority), "fallback: no upstream answered (fell_off)"},
+	}
+	for _, c := range cases {
+		if s, code, text := digEDE(t, c.from, c.server, "printer.example.org"); s != c.status || code != c.code || text != c.text {
+			t.Errorf("%s from %s: %s EDE %d %q; want %s EDE %d %q", c.server, c.from, s, code, text, c.status, c.code, c.text)
+		}
+	}
+}
+
+// noSuchInterface names an interface no test namespace has.
+const noSuchInterface = "th-nosuch0"
+
+// maxLANFlights is how many LAN lookups one mdns resolver keeps in flight
+// (lan.MaxFlights, which this package cannot import); a lookup beyond them
+// is not sent and the name is passed on as busy.
+const maxLANFlights = 256
+
+// TestExplainLANBusy: with every lookup slot of mdns taken by names
+// nobody on the LAN answers, the next name is passed on at once, and the
+// EDE says the LAN was busy. A round fills the slots with new names and
+// asks once they are all in flight; a round whose lookups ended first
+// (the 5 s window passed) is tried again, at most three times.
+func TestExplainLANBusy(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		tailnettest.SkipOrFail(t, "needs dig (apt-get install dnsutils)")
+	}
+	lan := lantest.Start(t) // nobody answers on it
+	_, srv := startCoreDNS(t, fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    fallback {
+        to %s
+        explain
+    }
+    mdns {
+        interface %s
+        ask all
+        timeout 5s
+        fallthrough
+    }
+}
+`, startAuthority(t), lan.Bridge))
+	waitListening(t, lan.Bridge)
+
+	const busy = "answered by the fallback upstreams: fell_off; lan: too many LAN lookups in flight"
+	var got string
+	for round := 0; round < 3 && got != busy; round++ {
+		sent := metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss")
+		var wg sync.WaitGroup
+		for i := range maxLANFlights {
+			wg.Go(func() {
+				c := &dns.Client{Timeout: 10 * time.Second}
+				m := new(dns.Msg).SetQuestion(fmt.Sprintf("r%d-host%d.example.org.", round, i), dns.TypeA)
+				c.Exchange(m, srv) // answered by the upstreams once its lookup ends
+			})
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if metric(t, "coredns_mdns_lookups_total", "interfaces", lan.Bridge, "reason", "miss")-sent >= maxLANFlights {
+				break
+			}
+		}
+		var s string
+		var code int
+		s, code, got = digEDE(t, "127.0.0.1", srv, fmt.Sprintf("r%d-one-more.example.org", round))
+		if got == busy && (s != "NOERROR" || code != 0) {
+			t.Errorf("busy: %s EDE %d; want NOERROR EDE 0", s, code)
+		}
+		wg.Wait()
+	}
+	if got != busy {
+		t.Errorf("with every lookup in flight: EDE text %q; want %q", got, busy)
+	}
 }

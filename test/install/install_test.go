@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,9 +66,10 @@ func TestInstallStatic(t *testing.T) {
 }
 
 // TestInstallPluginCfg is README's plugin.cfg route: stock CoreDNS v1.15.0,
-// from the module cache, with our three lines in its plugin.cfg, built as
+// from the module cache, with our four lines in its plugin.cfg, built as
 // the README says (pluginCfgBinary). It lists the plugins, runs them in the
-// place the README gives, and answers a real tailnet's peer.
+// place the README gives, answers a real tailnet's peer and traces it on
+// the status listener.
 func TestInstallPluginCfg(t *testing.T) {
 	skipShort(t)
 	tailnettest.Require(t)
@@ -84,12 +86,12 @@ func TestInstallPluginCfg(t *testing.T) {
 		}
 		order := directiveOrder(b.directives)
 		pos := func(d string) int { return slices.Index(order, d) }
-		for _, d := range []string{"cache", "minimal", "fallback", "tailnet", "mdns", "template", "hosts", "file", "forward"} {
+		for _, d := range []string{"cache", "minimal", "fallback", "tailnet", "mdns", "status", "template", "hosts", "file", "forward"} {
 			if pos(d) < 0 {
 				t.Fatalf("directive %s missing from the built zdirectives.go: %v", d, order)
 			}
 		}
-		for _, p := range [][2]string{{"cache", "fallback"}, {"fallback", "tailnet"}, {"tailnet", "mdns"}, {"mdns", "template"}, {"mdns", "hosts"}, {"mdns", "file"}, {"mdns", "forward"}} {
+		for _, p := range [][2]string{{"cache", "fallback"}, {"fallback", "tailnet"}, {"tailnet", "mdns"}, {"mdns", "status"}, {"status", "template"}, {"mdns", "hosts"}, {"mdns", "file"}, {"mdns", "forward"}} {
 			if pos(p[0]) > pos(p[1]) {
 				t.Errorf("%s runs after %s; want it before (%v)", p[0], p[1], order)
 			}
@@ -100,16 +102,30 @@ func TestInstallPluginCfg(t *testing.T) {
 	device := tn.AddNode(t, "device")
 	hub := tn.AddNode(t, "hub")
 	api := device.ServeLocalAPI(t)
+	status := net.JoinHostPort("127.0.0.1", strconv.Itoa(fixture.Port(t)))
 	addr := serve(t, b.bin, nil, fmt.Sprintf(`example.org:{{port}} {
     bind 127.0.0.1
     tailnet {
         socket %s
     }
+    status %s
 }
-`, api.Path))
+`, api.Path, status))
 	waitAnswer(t, addr, "hub.example.org.", hub.IPv4.String())
 	if r := ask(t, addr, "nosuch.example.org.", dns.TypeA); r.Rcode != dns.RcodeNameError {
 		t.Errorf("nosuch.example.org: rcode %s; want NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+
+	// status, from the fourth line, traces the peer over HTTP.
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + status + "/explain?name=hub.example.org")
+	if err != nil {
+		t.Fatalf("status /explain: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(hub.IPv4.String())) {
+		t.Errorf("status /explain?name=hub.example.org: %s %v\n%s\nwant 200 and the trace naming %s", resp.Status, err, body, hub.IPv4)
 	}
 }
 
@@ -280,11 +296,11 @@ func directiveOrder(src string) []string {
 	return order
 }
 
-// checkPlugins checks that bin lists our three plugins.
+// checkPlugins checks that bin lists our four plugins.
 func checkPlugins(t *testing.T, bin string) {
 	t.Helper()
 	fields := strings.Fields(run(t, bin, "-plugins"))
-	for _, p := range []string{"fallback", "tailnet", "mdns"} {
+	for _, p := range []string{"fallback", "tailnet", "mdns", "status"} {
 		if !slices.Contains(fields, p) && !slices.Contains(fields, "dns."+p) {
 			t.Errorf("%s -plugins does not list %s", bin, p)
 		}
