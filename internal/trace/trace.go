@@ -7,7 +7,12 @@
 // Plugins never import each other; this package is how they agree.
 package trace
 
-import "time"
+import (
+	"time"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
+	"github.com/tailhorizon/tailhorizon/internal/zone"
+)
 
 // Verdict is what one source does with a name.
 type Verdict string
@@ -104,4 +109,20 @@ type Switch struct {
 	From string    `json:"from"` // "" for the first answer seen
 	To   string    `json:"to"`
 	Why  string    `json:"why,omitempty"`
+}
+
+// Begin starts source's step for qname: the zone of zones it falls in,
+// or, when it falls in none or the policy's allowed sources leave out
+// need (the source itself), a finished Skip that says so, with done set.
+func Begin(source string, zones []string, qname string, allowed, need policy.Source, left string) (st Step, done bool) {
+	st = Step{Source: source, Zone: zone.Match(zones, qname)}
+	switch {
+	case st.Zone == "":
+		st.Verdict, st.Knows = Skip, "not in its zones"
+		return st, true
+	case allowed&need == 0:
+		st.Verdict, st.Knows = Skip, "the policy leaves "+left+" out"
+		return st, true
+	}
+	return st, false
 }

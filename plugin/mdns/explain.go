@@ -10,7 +10,6 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/trace"
-	"github.com/tailhorizon/tailhorizon/internal/zone"
 	"github.com/tailhorizon/tailhorizon/plugin/mdns/internal/lan"
 )
 
@@ -19,17 +18,11 @@ import (
 // from the cache, without asking the LAN and without touching the cache.
 // The status plugin of the server block calls it.
 func (m *MDNS) Explain(qname string, qtype uint16, allowed policy.Source) trace.Step {
-	st := trace.Step{Source: name}
-	z := zone.Match(m.Zones, qname)
-	switch {
-	case z == "":
-		st.Verdict, st.Knows = trace.Skip, "not in its zones"
-		return st
-	case allowed&policy.LAN == 0:
-		st.Zone, st.Verdict, st.Knows = z, trace.Skip, "the policy leaves the LAN out"
+	st, done := trace.Begin(name, m.Zones, qname, allowed, policy.LAN, "the LAN")
+	if done {
 		return st
 	}
-	st.Zone = z
+	z := st.Zone
 	state := request.Request{W: nil, Req: new(dns.Msg).SetQuestion(qname, qtype), Zone: z}
 	if qname == z {
 		st.Knows = "the apex: SOA and NS are the LAN zone's"

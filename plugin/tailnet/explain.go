@@ -5,7 +5,6 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/trace"
-	"github.com/tailhorizon/tailhorizon/internal/zone"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/table"
 )
 
@@ -14,17 +13,11 @@ import (
 // from the live table, without telling the probe. The status plugin of
 // the server block calls it.
 func (t *Tailnet) Explain(qname string, qtype uint16, allowed policy.Source) trace.Step {
-	st := trace.Step{Source: name}
-	z := zone.Match(t.Zones, qname)
-	switch {
-	case z == "":
-		st.Verdict, st.Knows = trace.Skip, "not in its zones"
-		return st
-	case allowed&policy.Tailnet == 0:
-		st.Zone, st.Verdict, st.Knows = z, trace.Skip, "the policy leaves the tailnet out"
+	st, done := trace.Begin(name, t.Zones, qname, allowed, policy.Tailnet, "the tailnet")
+	if done {
 		return st
 	}
-	st.Zone = z
+	z := st.Zone
 	e := t.table.Load().Explain(table.Question{Owner: qname, Name: qname, Zone: z, Type: qtype}, time.Now())
 	st.Knows = e.Knows
 	switch {
