@@ -1,6 +1,7 @@
 package table
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tailhorizon/tailhorizon/internal/policy"
 	"github.com/tailhorizon/tailhorizon/internal/trace"
+	"github.com/tailhorizon/tailhorizon/internal/zone"
 	"github.com/tailhorizon/tailhorizon/plugin/tailnet/internal/watch"
 )
 
@@ -44,11 +46,11 @@ func (t *Table) Explain(q Question, now time.Time) Explanation {
 		}
 		return Explanation{Knows: "no node has that address", Why: policy.Unknown}
 	}
-	e := Explanation{Knows: t.Knows(q, ns)}
+	e := Explanation{Knows: t.knows(q, ns)}
 	if t.Stale() {
 		e.Knows += "; the table is stale: tailscaled lost " + t.StaleFor(now).Round(time.Second).String() + " ago"
 	}
-	a := t.Peek(q, ns)
+	a := t.peek(q, ns)
 	switch {
 	case a.Kind == Missing:
 		e.Why = policy.Unknown
@@ -69,10 +71,10 @@ func (t *Table) Explain(q Question, now time.Time) Explanation {
 // empty, not nil, for a nil t.
 func (t *Table) Status(now int64) trace.Tailnet {
 	out := trace.Tailnet{Peers: []trace.Peer{}, Services: []trace.Service{}, Records: []string{}}
-	s := t.Snapshot()
-	if s == nil {
+	if t == nil {
 		return out
 	}
+	s := t.snap
 	out.State, out.Running, out.Updated, out.LostAt = s.State.String(), s.Running, s.Updated, s.LostAt
 	for _, n := range s.Nodes {
 		out.Peers = append(out.Peers, peerOf(n, now))
@@ -93,7 +95,7 @@ func (t *Table) Status(now int64) trace.Tailnet {
 
 func peerOf(n *watch.Node, now int64) trace.Peer {
 	p := trace.Peer{Name: n.Host, FQDN: n.FQDN, Tags: n.Tags, Self: n.Self, Online: n.Online, Reachable: n.Reachable(now),
-		Probe: ProbeResult(n, now), Expired: n.KeyExpired(now)}
+		Probe: probeResult(n, now), Expired: n.KeyExpired(now)}
 	if why := n.Why(now); why != policy.Unset {
 		p.Why = why.String()
 	}
@@ -107,4 +109,80 @@ func peerOf(n *watch.Node, now int64) trace.Peer {
 		p.Addrs = append(p.Addrs, a.String())
 	}
 	return p
+}
+
+// peek is Answer without telling the probe: what a query would get, for
+// the trace, which must change nothing.
+func (t *Table) peek(q Question, now int64) Answer {
+	c := *t
+	c.cfg.Probe = false
+	return c.Answer(q, now)
+}
+
+// knows says in a few words what t has for q's name at now: the extra
+// records, or the host, service or tag group and the state of its nodes.
+func (t *Table) knows(q Question, now int64) string {
+	e := t.names[zone.HostLabel(q.Name, q.Zone)]
+	if rs := t.recordsOf(q.Name, e); rs != nil {
+		return fmt.Sprintf("%d extra records from control", len(rs.rrs))
+	}
+	if e == nil {
+		return "no host, service, extra record, alias or tag of that name"
+	}
+	var what string
+	switch {
+	case e.service:
+		what = "Tailscale Service"
+	case e.host == "":
+		what = "tag group"
+	case e.alias:
+		what = "alias of host " + e.host
+	default:
+		what = "host " + e.host
+	}
+	var nodes []string
+	for _, n := range e.nodes {
+		nodes = append(nodes, nodeState(n, now))
+	}
+	if len(nodes) == 0 {
+		return what + " with no host"
+	}
+	return what + ": " + strings.Join(nodes, "; ")
+}
+
+// nodeState says how n stands at now: "hub.tail.ts.net. reachable (online,
+// probe ok in 2ms)".
+func nodeState(n *watch.Node, now int64) string {
+	state := "reachable"
+	if why := n.Why(now); why != policy.Unset {
+		state = why.String()
+	}
+	var facts []string
+	if n.Self {
+		facts = append(facts, "this node")
+	} else if n.Online {
+		facts = append(facts, "online")
+	} else {
+		facts = append(facts, "offline")
+	}
+	facts = append(facts, "probe "+probeResult(n, now))
+	if n.KeyExpiry != 0 {
+		facts = append(facts, "key expires "+time.Unix(0, n.KeyExpiry).UTC().Format(time.RFC3339))
+	}
+	return n.FQDN + " " + state + " (" + strings.Join(facts, ", ") + ")"
+}
+
+// probeResult says what the probe's verdict on n is at now: "ok in 2ms",
+// "failed", "none" (never probed, or its verdict has lapsed).
+func probeResult(n *watch.Node, now int64) string {
+	alive, until := n.Health.Verdict()
+	switch {
+	case until <= now:
+		return "none"
+	case !alive:
+		return "failed"
+	case n.Health.RTT() > 0:
+		return "ok in " + n.Health.RTT().Round(100*time.Microsecond).String()
+	}
+	return "ok"
 }
