@@ -126,3 +126,17 @@ func Begin(source string, zones []string, qname string, allowed, need policy.Sou
 	}
 	return st, false
 }
+
+// Decide ends st: an Answer with records (none for NODATA) when answered;
+// else the name is passed on for why, as Pass when it falls through and
+// as NXDomain when not.
+func (st *Step) Decide(answered bool, records []string, through bool, why policy.Reason) {
+	switch {
+	case answered:
+		st.Verdict, st.Records = Answer, records
+	case through:
+		st.Verdict, st.Reason = Pass, why.String()
+	default:
+		st.Verdict, st.Reason = NXDomain, why.String()
+	}
+}

@@ -63,19 +63,11 @@ func (m *MDNS) Explain(qname string, qtype uint16, allowed policy.Source) trace.
 // not nil), or, for nil rrs, the name passed on for why, or NXDOMAIN
 // without fallthrough.
 func (m *MDNS) explained(st trace.Step, qname string, rrs []dns.RR, why policy.Reason) trace.Step {
-	if rrs != nil {
-		st.Verdict = trace.Answer
-		for _, rr := range rrs {
-			st.Records = append(st.Records, rr.String())
-		}
-		return st
+	var records []string
+	for _, rr := range rrs {
+		records = append(records, rr.String())
 	}
-	st.Reason = why.String()
-	if m.Fall.Through(qname) {
-		st.Verdict = trace.Pass
-	} else {
-		st.Verdict = trace.NXDomain
-	}
+	st.Decide(rrs != nil, records, m.Fall.Through(qname), why)
 	return st
 }
 

@@ -17,17 +17,9 @@ func (t *Tailnet) Explain(qname string, qtype uint16, allowed policy.Source) tra
 	if done {
 		return st
 	}
-	z := st.Zone
-	e := t.table.Load().Explain(table.Question{Owner: qname, Name: qname, Zone: z, Type: qtype}, time.Now())
+	e := t.table.Load().Explain(table.Question{Owner: qname, Name: qname, Zone: st.Zone, Type: qtype}, time.Now())
 	st.Knows = e.Knows
-	switch {
-	case e.Answered:
-		st.Verdict, st.Records = trace.Answer, e.Records
-	case t.Fall.Through(qname):
-		st.Verdict, st.Reason = trace.Pass, e.Why.String()
-	default:
-		st.Verdict, st.Reason = trace.NXDomain, e.Why.String()
-	}
+	st.Decide(e.Answered, e.Records, t.Fall.Through(qname), e.Why)
 	return st
 }
 
