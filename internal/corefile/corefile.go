@@ -12,6 +12,8 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/miekg/dns"
+
+	"github.com/tailhorizon/tailhorizon/internal/zone"
 )
 
 // Int reads the one argument of the current option as a whole number from
@@ -124,7 +126,7 @@ func Zones(c *caddy.Controller, interfaceOption bool) ([]string, error) {
 	}
 	for _, arg := range args {
 		for _, z := range plugin.Host(arg).NormalizeExact() {
-			if len(block) == 0 || inside(z, block) {
+			if len(block) == 0 || zone.Match(block, z) != "" {
 				continue
 			}
 			msg := "zone %q is not inside this server block's zones (%s)"
@@ -135,16 +137,6 @@ func Zones(c *caddy.Controller, interfaceOption bool) ([]string, error) {
 		}
 	}
 	return plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys), nil
-}
-
-// inside reports whether zone z is one of zones or below one of them.
-func inside(z string, zones []string) bool {
-	for _, b := range zones {
-		if dns.IsSubDomain(b, z) {
-			return true
-		}
-	}
-	return false
 }
 
 // looksLikeInterface reports whether s names a network interface of this
