@@ -1,10 +1,6 @@
 package watch
 
-import (
-	"time"
-
-	"github.com/tailhorizon/tailhorizon/internal/policy"
-)
+import "time"
 
 // RTT returns how long the last answered ping took; 0 if none did.
 func (h *Health) RTT() time.Duration { return time.Duration(h.rtt.Load()) }
@@ -20,19 +16,4 @@ func (h *Health) Verdict() (alive bool, until int64) {
 		return false, -v
 	}
 	return false, 0
-}
-
-// Why returns why n is not reachable at now (unix nanoseconds), in the
-// order Reachable decides it; policy.Unset when it is reachable.
-func (n *Node) Why(now int64) policy.Reason {
-	switch {
-	case n.Reachable(now):
-		return policy.Unset
-	case n.KeyExpired(now):
-		return policy.KeyExpired
-	}
-	if alive, until := n.Health.Verdict(); !alive && until > now {
-		return policy.ProbeFailed
-	}
-	return policy.Offline
 }

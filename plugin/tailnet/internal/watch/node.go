@@ -9,6 +9,8 @@ import (
 
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/tailcfg"
+
+	"github.com/tailhorizon/tailhorizon/internal/policy"
 )
 
 // Snapshot is the watch's published view of the tailnet. It is immutable
@@ -78,24 +80,31 @@ type Node struct {
 }
 
 // Reachable reports whether n should be answered with its tailnet address
-// at now (unix nanoseconds). An expired key is never reachable: tailscaled
+// at now (unix nanoseconds): Why has nothing against it.
+func (n *Node) Reachable(now int64) bool { return n.Why(now) == policy.Unset }
+
+// Why returns why n is not reachable at now (unix nanoseconds);
+// policy.Unset when it is. An expired key is never reachable: tailscaled
 // refuses to send to it. A fresh probe result beats control's online bit,
 // which lags a crash or a power cut by seconds and flaps when control
 // restarts; without one, control's word stands.
-func (n *Node) Reachable(now int64) bool {
+func (n *Node) Why(now int64) policy.Reason {
 	if n.Self {
-		return true
+		return policy.Unset
 	}
 	if n.KeyExpired(now) {
-		return false
+		return policy.KeyExpired
 	}
 	switch v := n.Health.verdict.Load(); {
 	case v > now:
-		return true
+		return policy.Unset
 	case -v > now:
-		return false
+		return policy.ProbeFailed
 	}
-	return n.Online
+	if n.Online {
+		return policy.Unset
+	}
+	return policy.Offline
 }
 
 // KeyExpired reports whether n's node key has expired at now (unix
