@@ -129,15 +129,16 @@ func (t *Table) Why(q Question, now int64) policy.Reason {
 	if e == nil {
 		return policy.Unknown
 	}
-	for _, n := range e.nodes {
-		if n.Reachable(now) {
+	why := policy.Offline // a service with no host
+	for i, n := range e.nodes {
+		switch w := n.Why(now); {
+		case w == policy.Unset:
 			return policy.Unset
+		case i == 0:
+			why = w
 		}
 	}
-	for _, n := range e.nodes {
-		return n.Why(now)
-	}
-	return policy.Offline
+	return why
 }
 
 // Down returns why t serves nothing: NotRunning when this node is not
